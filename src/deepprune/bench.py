@@ -1,0 +1,163 @@
+"""Replay strategies over trace datasets: accuracy and generated tokens, mean ± spread over
+seeded orderings, with cons@K as the reference every reduction is measured against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from deepprune.errors import DataError
+from deepprune.runner import run
+from deepprune.sources.replay import ReplaySource
+from deepprune.strategies.registry import StrategySpec, build
+from deepprune.types import ProblemResult, TraceSet
+
+__all__ = ["LEADERBOARD_BUDGET", "BenchRow", "bench", "check_traceset"]
+
+log = logging.getLogger(__name__)
+
+LEADERBOARD_BUDGET = 512
+"""The published leaderboard's K (cons@512): leaderboard-unit tokens are scaled to it."""
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One strategy on one dataset, aggregated over orderings. JSON-ready via :meth:`to_dict`."""
+
+    dataset: str
+    strategy: str
+    accuracy: float
+    """Mean over orderings of the fraction of problems answered correctly (0..1)."""
+    accuracy_std: float
+    tokens: float
+    """Mean over orderings of total generated tokens (all problems)."""
+    tokens_std: float
+    tokens_per_problem: float
+    reduction: float | None
+    """1 - tokens / cons tokens on the same dataset (None when cons was not run)."""
+    problems: int
+    traces_per_problem: float
+    """K: traces available per problem (mean)."""
+    orderings: int
+    judge_calls: float
+    """Mean over orderings of total judge calls."""
+    judge_tokens: float
+    traces_finished: float
+    traces_stopped: float
+    leaderboard_tokens_1e8: float
+    """Tokens in the published leaderboard's unit: scaled to K = 512 traces, in 1e8."""
+    model: str | None = None
+    token_count: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    errors: int = 0
+    """Problems that failed (with raise_on_error=False)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_traceset(ts: TraceSet, *, on_error: str = "raise", skipped: list[str] | None = None) -> TraceSet:
+    """Reject (or, with ``on_error="skip"``, drop and record) problems without traces."""
+    bad = [p for p in ts.problems if not ts.traces_of(p.id)]
+    if not bad:
+        return ts
+    msgs = [f"{ts.name}: problem {p.id!r} has no traces" for p in bad]
+    if on_error != "skip":
+        raise DataError(msgs[0] + " (remove it or pass --on-error skip)", path=ts.header.get("source_path"))
+    if skipped is not None:
+        skipped.extend(msgs)
+    keep = tuple(p for p in ts.problems if ts.traces_of(p.id))
+    return TraceSet(keep, {p.id: ts.traces_of(p.id) for p in keep}, ts.header, ts.name)
+
+
+def _sd(xs: Sequence[float]) -> float:
+    return statistics.pstdev(xs) if len(xs) > 1 else 0.0
+
+
+def bench(
+    datasets: Sequence[TraceSet],
+    strategies: Sequence[StrategySpec | str],
+    *,
+    orderings: int = 1,
+    seed: int = 0,
+    budget: int | None = None,
+    raise_on_error: bool = True,
+    progress: Callable[[int], None] | None = None,
+    per_problem: Callable[[str, str, int, ProblemResult], None] | None = None,
+) -> list[BenchRow]:
+    """Replay each strategy on each dataset over ``orderings`` seeded orderings.
+
+    Ordering r uses ``ordering_seed = seed + r``. ``budget`` caps K (default: every recorded
+    trace). ``progress(n)`` is called after each problem; ``per_problem(dataset, strategy,
+    ordering, result)`` receives every problem result as it completes.
+    """
+    specs = [StrategySpec.parse(s) if isinstance(s, str) else s for s in strategies]
+    rows: list[BenchRow] = []
+    for ts in datasets:
+        problems = list(ts.problems)
+        k_mean = statistics.fmean(len(ts.traces_of(p.id)) for p in problems) if problems else 0.0
+        per_spec: dict[str, tuple[list[float], list[float], list[list[ProblemResult]]]] = {}
+        for spec in specs:
+            factory = build(spec)
+            accs: list[float] = []
+            toks: list[float] = []
+            runs: list[list[ProblemResult]] = []
+            for r in range(orderings):
+                source = ReplaySource(ts, ordering_seed=seed + r)
+                k = budget or max((len(ts.traces_of(p.id)) for p in problems), default=0)
+
+                def done(res: ProblemResult, _label: str = spec.label, _r: int = r) -> None:
+                    if progress is not None:
+                        progress(1)
+                    if per_problem is not None:
+                        per_problem(ts.name, _label, _r, res)
+
+                results = asyncio.run(run(factory, source, problems, budget=k, seed=seed + r,
+                                          raise_on_error=raise_on_error, on_result=done))
+                graded = [x.correct for x in results if x.correct is not None]
+                accs.append(sum(graded) / len(graded) if graded else float("nan"))
+                toks.append(float(sum(x.tokens for x in results)))
+                runs.append(results)
+            per_spec[spec.label] = (accs, toks, runs)
+        cons_tokens = None
+        for label, (_a, toks, _r) in per_spec.items():
+            if StrategySpec.parse(label).name == "cons":
+                cons_tokens = statistics.fmean(toks)
+                break
+        for spec in specs:
+            accs, toks, runs = per_spec[spec.label]
+            mean_tokens = statistics.fmean(toks)
+            n = len(problems)
+            flat = [x for rs in runs for x in rs]
+
+            def mean_of(attr: str, _flat: list[ProblemResult] = flat) -> float:
+                return sum(getattr(x, attr) for x in _flat) / max(1, orderings)
+
+            rows.append(BenchRow(
+                dataset=ts.name,
+                strategy=spec.label,
+                accuracy=statistics.fmean(accs),
+                accuracy_std=_sd(accs),
+                tokens=mean_tokens,
+                tokens_std=_sd(toks),
+                tokens_per_problem=mean_tokens / n if n else 0.0,
+                reduction=(1 - mean_tokens / cons_tokens) if cons_tokens else None,
+                problems=n,
+                traces_per_problem=k_mean,
+                orderings=orderings,
+                judge_calls=mean_of("judge_calls"),
+                judge_tokens=mean_of("judge_tokens"),
+                traces_finished=mean_of("traces_finished"),
+                traces_stopped=mean_of("traces_stopped"),
+                leaderboard_tokens_1e8=(mean_tokens * LEADERBOARD_BUDGET / k_mean / 1e8) if k_mean else 0.0,
+                model=ts.header.get("model"),
+                token_count=ts.header.get("token_count"),
+                params=dict(spec.params),
+                errors=sum(1 for x in flat if "error" in x.info) // max(1, orderings),
+            ))
+    return rows

@@ -1,0 +1,58 @@
+"""The ``deepprune`` command line. Each subcommand lives in its own module in this package and
+exposes ``add_parser(subparsers)``; the module parses arguments and calls library functions."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from deepprune.errors import DeepPruneError
+
+__all__ = ["main"]
+
+# Subcommand modules, in help order. Modules that are not present are skipped.
+COMMANDS = ["demo", "bench", "datasets", "collect", "run", "local_server", "replay_server", "judge",
+            "leaderboard", "simulate"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepprune",
+        description="Cheap parallel reasoning: prune redundant self-consistency traces.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"deepprune.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"deepprune.cli.{name}":
+                continue
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except DeepPruneError as exc:
+        print(f"deepprune: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("deepprune: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

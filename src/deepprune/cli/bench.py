@@ -1,0 +1,87 @@
+"""``deepprune bench``: replay strategies over trace datasets."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from deepprune.bench import bench, check_traceset
+from deepprune.cli.common import add_trace_input_args, load_trace_args, write_json
+from deepprune.errors import ConfigError
+from deepprune.report import markdown_table, plot_pareto, text_table
+from deepprune.strategies.registry import StrategySpec, available, build
+
+
+def add_parser(sub: Any) -> None:
+    names = ", ".join(available())
+    p = sub.add_parser("bench", help="replay strategies over recorded traces (accuracy vs tokens)",
+                       description="Replay strategies over trace datasets and compare accuracy and "
+                                   f"generated tokens with cons@K. Strategies: {names}.")
+    p.add_argument("traces", nargs="+", metavar="TRACES", help="trace files or shipped dataset names (default)")
+    p.add_argument("--strategy", "-s", action="append", metavar="NAME[:k=v,...]",
+                   help="strategy to run (repeatable); default: cons and oracle")
+    p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="run every strategy that takes KEY once per value (accuracy-vs-tokens curve)")
+    p.add_argument("--orderings", type=int, default=1, help="seeded trace orderings to average over")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget", type=int, default=None, help="K: traces per problem (default: all)")
+    p.add_argument("--json", metavar="FILE|-", help="write the rows as JSON (- for stdout)")
+    p.add_argument("--markdown", metavar="FILE", help="write the tables as Markdown")
+    p.add_argument("--plot", metavar="FILE.png", help="write the accuracy-vs-tokens plot")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_trace_input_args(p)
+    p.set_defaults(func=cmd_bench)
+
+
+def expand_sweeps(specs: list[StrategySpec], sweeps: list[str]) -> list[StrategySpec]:
+    """Apply each ``key=v1,v2`` sweep to the strategies that accept ``key``."""
+    for sweep in sweeps:
+        key, eq, values = sweep.partition("=")
+        if not eq or not values:
+            raise ConfigError("--sweep", sweep, "KEY=V1,V2,...")
+        out: list[StrategySpec] = []
+        for spec in specs:
+            variants = [spec.with_param(key.strip(), v.strip()) for v in values.split(",") if v.strip()]
+            try:
+                build(variants[0])
+            except ConfigError:
+                out.append(spec)  # this strategy has no such parameter
+                continue
+            out.extend(variants)
+        specs = out
+    return specs
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.orderings < 1:
+        raise ConfigError("--orderings", args.orderings, "at least 1")
+    specs = [StrategySpec.parse(s) for s in (args.strategy or ["cons", "oracle"])]
+    specs = expand_sweeps(specs, args.sweep)
+    for spec in specs:
+        build(spec)  # fail fast on bad names / parameters
+    skipped: list[str] = []
+    datasets = [check_traceset(ts, on_error=args.on_error, skipped=skipped)
+                for ts in load_trace_args(args.traces, args)]
+    for msg in skipped:
+        print(f"deepprune: skipped {msg}", file=sys.stderr)
+    total = sum(len(ts.problems) for ts in datasets) * len(specs) * args.orderings
+    bar = tqdm(total=total, unit="problem", disable=args.no_progress or total < 200, file=sys.stderr,
+               desc="bench")
+    rows = bench(datasets, specs, orderings=args.orderings, seed=args.seed, budget=args.budget,
+                 raise_on_error=args.on_error != "skip", progress=bar.update)
+    bar.close()
+    command = "deepprune " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    if args.json != "-":
+        print(text_table(rows))
+    if args.json:
+        write_json([dict(r.to_dict(), command=command) for r in rows], args.json)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as fh:
+            fh.write(markdown_table(rows))
+    if args.plot:
+        plot_pareto(rows, args.plot)
+    return 0

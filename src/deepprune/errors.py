@@ -1,0 +1,94 @@
+"""Exceptions and warnings raised by deepprune.
+
+The tree::
+
+    DeepPruneError
+    ├── ConfigError            a bad parameter (names the field and the value)
+    ├── DataError              bad input data (names the file, line and field)
+    │   └── FormatError        an unknown or unsupported file format / version
+    ├── StrategyError          a strategy cannot run on the given data (e.g. no logprobs)
+    ├── ClientError            talking to an inference server failed
+    │   ├── ServerError        the server answered with an error status
+    │   ├── RequestTimeout     no byte / no token within the configured time
+    │   └── StreamError        a stream broke or sent a malformed chunk
+    └── JudgeNotFittedError    a judge was used before ``fit`` (also a ValueError)
+
+Warnings: ``UndefinedMetricWarning`` when a metric is undefined (e.g. AUROC with one class).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DeepPruneError(Exception):
+    """Base class of every error deepprune raises on purpose."""
+
+
+class ConfigError(DeepPruneError, ValueError):
+    """A parameter has a bad value."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{field} must be {expected}, got {value!r}")
+
+
+class DataError(DeepPruneError, ValueError):
+    """Input data is malformed. The message names the file, line and field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        where = []
+        if self.path is not None:
+            where.append(self.path if line is None else f"{self.path}:{line}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class FormatError(DataError):
+    """The file is in an unknown format or an unsupported version."""
+
+
+class StrategyError(DeepPruneError):
+    """A strategy cannot run on this data or configuration."""
+
+
+class ClientError(DeepPruneError):
+    """Talking to an inference server failed."""
+
+
+class ServerError(ClientError):
+    """The server answered with an error status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"server returned HTTP {status}: {message}")
+
+
+class RequestTimeout(ClientError):
+    """The server sent nothing within the configured time."""
+
+
+class StreamError(ClientError):
+    """A stream broke off or carried a malformed chunk."""
+
+
+class JudgeNotFittedError(DeepPruneError, ValueError, AttributeError):
+    """A judge that needs fitting was used before ``fit``."""
+
+
+class UndefinedMetricWarning(UserWarning):
+    """A metric is undefined on this input (e.g. AUROC when all labels agree); nan is returned."""

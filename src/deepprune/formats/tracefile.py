@@ -1,0 +1,318 @@
+"""The deepprune trace format, ``deepprune/traces-v1``: versioned JSON Lines (gzip allowed).
+
+Line 1 is the header; then problem records, then trace records (a trace may only refer to a
+problem defined above it)::
+
+    {"format": "deepprune/traces-v1", "model": "...", "sampling": {...},
+     "token_count": "server" | "tokenizer:<name>" | "approx:<rule>", "created": "...", ...}
+    {"type": "problem", "id": "...", "question": "...", "gold": "...", "kind": "math", "source": "..."}
+    {"type": "trace", "problem_id": "...", "index": 0, "text": "...", "n_tokens": 312,
+     "answer": "...", "finish_reason": "stop", "seed": 7,
+     "tokens": [...]?, "logprobs": [...]?, "confs": [...]?}
+
+``token_count`` says how ``n_tokens`` was counted: ``server`` (the server's own usage/stream
+count), ``tokenizer:<name>`` (a real tokenizer), or ``approx:<rule>`` (see
+:mod:`deepprune.tokens`). Files ending in ``.gz`` are gzip-compressed. Writers append and flush
+record by record, so a killed writer loses at most the record being written (readers report a
+truncated last line with its line number).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from deepprune.errors import DataError, FormatError
+from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
+
+__all__ = [
+    "FORMAT",
+    "ReadReport",
+    "TraceWriter",
+    "open_text",
+    "problem_from_record",
+    "problem_to_record",
+    "read_traces",
+    "trace_from_record",
+    "trace_to_record",
+    "write_traces",
+]
+
+FORMAT = "deepprune/traces-v1"
+
+
+def open_text(path: str | Path, mode: str = "rt") -> IO[str]:
+    """Open a text file, gzip-transparently by extension (``.gz``)."""
+    p = Path(path)
+    if p.suffix == ".gz":
+        return gzip.open(p, mode, encoding="utf-8")  # type: ignore[return-value]
+    return open(p, mode.replace("t", ""), encoding="utf-8")
+
+
+def problem_to_record(p: Problem) -> dict[str, Any]:
+    rec: dict[str, Any] = {"type": "problem", "id": p.id, "question": p.question, "gold": p.gold,
+                           "kind": str(p.kind), "source": p.source}
+    if p.meta:
+        rec["meta"] = dict(p.meta)
+    return rec
+
+
+def trace_to_record(t: Trace) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "type": "trace",
+        "problem_id": t.problem_id,
+        "index": t.index,
+        "text": t.text,
+        "n_tokens": t.n_tokens,
+        "answer": t.answer,
+        "finish_reason": str(t.finish_reason),
+        "seed": t.seed,
+    }
+    if t.tokens is not None:
+        rec["tokens"] = list(t.tokens)
+    if t.logprobs is not None:
+        rec["logprobs"] = [round(x, 5) for x in t.logprobs]
+    if t.confs is not None:
+        rec["confs"] = [round(x, 5) for x in t.confs]
+    return rec
+
+
+def _need(rec: Mapping[str, Any], key: str, typ: type | tuple[type, ...], where: tuple[str, int]) -> Any:
+    if key not in rec:
+        raise DataError("missing field", path=where[0], line=where[1], field=key)
+    value = rec[key]
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+        raise DataError(f"expected {names}, got {type(value).__name__}", path=where[0], line=where[1],
+                        field=key)
+    return value
+
+
+def problem_from_record(rec: Mapping[str, Any], where: tuple[str, int] = ("<memory>", 0)) -> Problem:
+    pid = _need(rec, "id", (str, int), where)
+    question = _need(rec, "question", str, where)
+    gold = rec.get("gold")
+    if gold is not None and not isinstance(gold, str | int | float):
+        raise DataError(f"expected a string, got {type(gold).__name__}", path=where[0], line=where[1],
+                        field="gold")
+    try:
+        kind = AnswerKind(rec.get("kind", "math"))
+    except ValueError as exc:
+        raise DataError(f"unknown answer kind {rec.get('kind')!r} (math, integer, choice)",
+                        path=where[0], line=where[1], field="kind") from exc
+    meta = rec.get("meta") or {}
+    return Problem(str(pid), question, None if gold is None else str(gold), kind, str(rec.get("source", "")),
+                   meta)
+
+
+def _float_list(rec: Mapping[str, Any], key: str, where: tuple[str, int]) -> tuple[float, ...] | None:
+    value = rec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(x, int | float) for x in value):
+        raise DataError("expected a list of numbers", path=where[0], line=where[1], field=key)
+    return tuple(float(x) for x in value)
+
+
+def trace_from_record(rec: Mapping[str, Any], where: tuple[str, int] = ("<memory>", 0)) -> Trace:
+    pid = str(_need(rec, "problem_id", (str, int), where))
+    index = _need(rec, "index", int, where)
+    text = _need(rec, "text", str, where)
+    n_tokens = _need(rec, "n_tokens", int, where)
+    if n_tokens < 0:
+        raise DataError("must be >= 0", path=where[0], line=where[1], field="n_tokens")
+    if "answer" not in rec:
+        raise DataError("missing field (use null for a trace without an answer)", path=where[0],
+                        line=where[1], field="answer")
+    answer = rec.get("answer")
+    if answer is not None and not isinstance(answer, str | int | float):
+        raise DataError(f"expected a string or null, got {type(answer).__name__}", path=where[0],
+                        line=where[1], field="answer")
+    try:
+        finish = FinishReason(rec.get("finish_reason") or "unknown")
+    except ValueError:
+        finish = FinishReason.UNKNOWN
+    tokens = rec.get("tokens")
+    if tokens is not None and (not isinstance(tokens, list) or not all(isinstance(x, str) for x in tokens)):
+        raise DataError("expected a list of strings", path=where[0], line=where[1], field="tokens")
+    seed = rec.get("seed")
+    try:
+        return Trace(pid, index, text, n_tokens, None if answer is None else str(answer), finish,
+                     seed if isinstance(seed, int) else None,
+                     tuple(tokens) if tokens is not None else None,
+                     _float_list(rec, "logprobs", where), _float_list(rec, "confs", where))
+    except ValueError as exc:
+        raise DataError(str(exc), path=where[0], line=where[1]) from exc
+
+
+@dataclass
+class ReadReport:
+    """What a lenient read skipped, so nothing is dropped silently."""
+
+    skipped: list[str] = field(default_factory=list)
+
+    def add(self, message: str) -> None:
+        self.skipped.append(message)
+
+
+def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) for each non-blank line; DataError names file and line."""
+    try:
+        fh = open_text(path)
+    except FileNotFoundError as exc:
+        raise DataError("file not found", path=path) from exc
+    with fh:
+        try:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield lineno, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno}); "
+                                    "fix or remove this line", path=path, line=lineno) from exc
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"cannot read: {exc}", path=path) from exc
+
+
+def read_traces(path: str | Path, *, on_error: str = "raise", report: ReadReport | None = None) -> TraceSet:
+    """Read a ``deepprune/traces-v1`` file.
+
+    ``on_error="skip"`` skips bad records (and traces of unknown problems), recording each in
+    ``report``; ``"raise"`` (default) raises :class:`DataError` on the first one.
+    """
+    path = Path(path)
+    lines = iter_json_lines(path)
+    first = next(lines, None)
+    if first is None:
+        raise DataError("empty file: expected a deepprune/traces-v1 header line", path=path)
+    lineno, header = first
+    if not isinstance(header, dict) or "format" not in header:
+        raise FormatError("first line is not a deepprune header (no 'format' field)", path=path, line=lineno)
+    fmt = header["format"]
+    if fmt != FORMAT:
+        raise FormatError(f"unsupported format {fmt!r}; this version reads {FORMAT!r}", path=path,
+                          line=lineno, field="format")
+    problems: dict[str, Problem] = {}
+    traces: dict[str, list[Trace]] = {}
+    for lineno, rec in lines:
+        where = (str(path), lineno)
+        try:
+            if not isinstance(rec, dict):
+                raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=lineno)
+            typ = rec.get("type")
+            if typ == "problem":
+                p = problem_from_record(rec, where)
+                problems[p.id] = p
+                traces.setdefault(p.id, [])
+            elif typ == "trace":
+                t = trace_from_record(rec, where)
+                if t.problem_id not in problems:
+                    raise DataError(f"trace refers to unknown problem {t.problem_id!r} "
+                                    "(problem records must come first)", path=path, line=lineno,
+                                    field="problem_id")
+                traces[t.problem_id].append(t)
+            else:
+                raise DataError(f"unknown record type {typ!r} (expected 'problem' or 'trace')",
+                                path=path, line=lineno, field="type")
+        except DataError as exc:
+            if on_error != "skip":
+                raise
+            if report is not None:
+                report.add(str(exc))
+    return TraceSet(tuple(problems.values()), {k: tuple(v) for k, v in traces.items()}, dict(header),
+                    name=_dataset_name(path))
+
+
+def _dataset_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".jsonl", ".json"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
+class TraceWriter:
+    """Append-only writer: header once, then problems and traces, flushed record by record.
+
+    Opening an existing file appends (for resumable collection) after checking its header
+    matches; ``existing_traces()`` tells what it already holds.
+    """
+
+    def __init__(self, path: str | Path, header: Mapping[str, Any]) -> None:
+        self.path = Path(path)
+        self._problems: set[str] = set()
+        existing = self.path.exists() and self.path.stat().st_size > 0
+        if existing:
+            self._repair_tail()
+            ts = read_traces(self.path, on_error="skip")
+            self._problems = {p.id for p in ts.problems}
+            self.existing = ts
+        else:
+            self.existing = TraceSet((), {}, dict(header))
+        self._fh: IO[str] = open_text(self.path, "at")
+        if not existing:
+            self._write({"format": FORMAT, **{k: v for k, v in header.items() if k != "format"}})
+
+    def _repair_tail(self) -> None:
+        """Drop a partial last line left by a killed writer (plain files only)."""
+        if self.path.suffix == ".gz":
+            return
+        with open(self.path, "rb+") as fh:
+            fh.seek(0, io.SEEK_END)
+            size = fh.tell()
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            data = self.path.read_bytes()
+            cut = data.rfind(b"\n") + 1
+            fh.truncate(cut)
+
+    def _write(self, rec: Mapping[str, Any]) -> None:
+        self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        self._fh.flush()
+
+    def add_problem(self, p: Problem) -> None:
+        if p.id in self._problems:
+            return
+        self._problems.add(p.id)
+        self._write(problem_to_record(p))
+
+    def add_trace(self, t: Trace) -> None:
+        if t.problem_id not in self._problems:
+            raise DataError(f"add_problem({t.problem_id!r}) before its traces", path=self.path)
+        self._write(trace_to_record(t))
+
+    def close(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno()) if hasattr(self._fh, "fileno") else None
+        self._fh.close()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_traces(ts: TraceSet, path: str | Path) -> None:
+    """Write a whole TraceSet (overwrites ``path``)."""
+    p = Path(path)
+    if p.exists():
+        p.unlink()
+    with TraceWriter(p, ts.header) as w:
+        for prob in ts.problems:
+            w.add_problem(prob)
+        for prob in ts.problems:
+            for t in ts.traces_of(prob.id):
+                w.add_trace(t)

@@ -1,0 +1,8 @@
+"""Trace sources: replay (recorded traces) and live (OpenAI-compatible servers)."""
+
+from __future__ import annotations
+
+from deepprune.sources.base import ProblemSession, TraceSource
+from deepprune.sources.replay import ReplaySession, ReplaySource
+
+__all__ = ["ProblemSession", "ReplaySession", "ReplaySource", "TraceSource"]

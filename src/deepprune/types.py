@@ -1,0 +1,139 @@
+"""The data model: frozen dataclasses, pure data, no I/O."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class AnswerKind(enum.StrEnum):
+    """How answers of a problem are compared."""
+
+    MATH = "math"
+    """A mathematical expression (LaTeX); compared by math-verify."""
+    INTEGER = "integer"
+    """An integer (AIME, GSM8K); compared numerically, math-verify as fallback."""
+    CHOICE = "choice"
+    """A multiple-choice letter A-Z; compared by letter equality."""
+
+
+class FinishReason(enum.StrEnum):
+    """Why a recorded trace ended."""
+
+    STOP = "stop"
+    """The model ended the answer itself (EOS / stop string)."""
+    LENGTH = "length"
+    """The token limit was reached."""
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One question with its (optional) gold answer."""
+
+    id: str
+    """Unique id within a dataset, e.g. ``"math500/test/algebra/1.json"`` or ``"gsm8k-17"``."""
+    question: str
+    """The prompt text shown to the model (without system prompt / chat template)."""
+    gold: str | None = None
+    """The gold answer, or None when unknown."""
+    kind: AnswerKind = AnswerKind.MATH
+    source: str = ""
+    """The benchmark it comes from (e.g. ``"math500"``)."""
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """Free-form extra fields from the source (level, subject, options, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """One recorded reasoning trace (a sampled answer to a problem).
+
+    Per-token arrays, when present, have length ``n_tokens``.
+    """
+
+    problem_id: str
+    index: int
+    """Position of this trace among the problem's traces (0-based)."""
+    text: str
+    n_tokens: int
+    """Number of generated tokens (completion tokens; the prompt is not counted)."""
+    answer: str | None
+    """The extracted final answer, or None when the trace has none."""
+    finish_reason: FinishReason = FinishReason.UNKNOWN
+    seed: int | None = None
+    tokens: tuple[str, ...] | None = None
+    """The generated token strings, when recorded."""
+    logprobs: tuple[float, ...] | None = None
+    """The log-probability of each sampled token, when recorded."""
+    confs: tuple[float, ...] | None = None
+    """DeepConf token confidence per token: -(1/k) * sum of the top-k logprobs."""
+
+    def __post_init__(self) -> None:
+        for name in ("tokens", "logprobs", "confs"):
+            arr = getattr(self, name)
+            if arr is not None and len(arr) != self.n_tokens:
+                raise ValueError(
+                    f"trace {self.problem_id}#{self.index}: {name} has {len(arr)} entries, "
+                    f"n_tokens is {self.n_tokens}"
+                )
+
+    def text_at(self, n: int) -> str:
+        """The text of the first ``n`` generated tokens.
+
+        Exact when token strings are recorded; otherwise the same fraction of the characters
+        (``len(text) * n / n_tokens``, rounded down), a documented approximation.
+        """
+        if n >= self.n_tokens:
+            return self.text
+        if n <= 0:
+            return ""
+        if self.tokens is not None:
+            return "".join(self.tokens[:n])
+        return self.text[: len(self.text) * n // self.n_tokens]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSet:
+    """A trace dataset: problems, their traces, and how they were made."""
+
+    problems: tuple[Problem, ...]
+    traces: Mapping[str, tuple[Trace, ...]]
+    """problem id -> its traces, in recorded order."""
+    header: Mapping[str, Any] = field(default_factory=dict)
+    """The file header: format, model, sampling, token counting, provenance."""
+    name: str = ""
+
+    def traces_of(self, problem_id: str) -> tuple[Trace, ...]:
+        return self.traces.get(problem_id, ())
+
+    @property
+    def n_traces(self) -> int:
+        return sum(len(t) for t in self.traces.values())
+
+    @property
+    def has_confidence(self) -> bool:
+        """True when every trace carries per-token confidences (needed by DeepConf)."""
+        return all(t.confs is not None for ts in self.traces.values() for t in ts) and self.n_traces > 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemResult:
+    """What a strategy decided on one problem, and what it cost."""
+
+    problem_id: str
+    strategy: str
+    answer: str | None
+    correct: bool | None
+    """None when the problem has no gold answer."""
+    tokens: int
+    """Generated tokens charged: every token of every trace up to where it stopped."""
+    traces_launched: int
+    traces_finished: int
+    traces_stopped: int
+    judge_calls: int = 0
+    judge_tokens: int = 0
+    """Input tokens (approximate words) read by the judge, reported apart from generation."""
+    wall_s: float = 0.0
+    info: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
