@@ -111,11 +111,11 @@ def bench(
                 source = ReplaySource(ts, ordering_seed=seed + r)
                 k = budget or max((len(ts.traces_of(p.id)) for p in problems), default=0)
 
-                def done(res: ProblemResult, _label: str = spec.label, _r: int = r) -> None:
+                def done(res: ProblemResult, _label: str = spec.label, _r: int = r, _ds: str = ts.name) -> None:
                     if progress is not None:
                         progress(1)
                     if per_problem is not None:
-                        per_problem(ts.name, _label, _r, res)
+                        per_problem(_ds, _label, _r, res)
 
                 results = asyncio.run(run(factory, source, problems, budget=k, seed=seed + r,
                                           raise_on_error=raise_on_error, on_result=done))
