@@ -59,6 +59,8 @@ def detect_format(path: str | Path) -> str:
             return "qwen"
         if "traces" in first or ("text" in first and ("confs" in first or "extracted_answer" in first)):
             return "deepconf"
+    if isinstance(first, list) and first and isinstance(first[0], dict) and "text" in first[0]:
+        return "deepconf"
     if first is None and head.lstrip()[:1] in "[{":
         return "deepconf"  # a whole-file JSON document
     raise FormatError(
