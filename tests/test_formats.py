@@ -190,7 +190,7 @@ def test_unknown_format_and_version(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="unsupported format 'deepprune/traces-v9'"):
         read_traces(_v1(tmp_path, [json.dumps({"format": "deepprune/traces-v9"})]))
     weird = _v1(tmp_path, [json.dumps({"foo": 1})], "weird.jsonl")
-    with pytest.raises(FormatError, match="cannot tell the format.*--format"):
+    with pytest.raises(FormatError, match=r"cannot tell the format.*--format"):
         load_traces(weird)
     with pytest.raises(ConfigError, match="format must be one of"):
         load_traces(weird, "xml")
@@ -199,7 +199,7 @@ def test_unknown_format_and_version(tmp_path: Path) -> None:
 def test_empty_and_missing_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    with pytest.raises(DataError, match="empty.jsonl: empty file"):
+    with pytest.raises(DataError, match=r"empty\.jsonl: empty file"):
         load_traces(empty)
     with pytest.raises(DataError, match="file not found"):
         load_traces(tmp_path / "nope.jsonl")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import pytest
 
@@ -93,7 +94,7 @@ def test_resume_continues_from_stop_point() -> None:
 
 def test_lock_step_arrival_order_and_ties() -> None:
     class Record(ConsensusStrategy):
-        order: list[int] = []
+        order: ClassVar[list[int]] = []
 
         def on_event(self, event: Event) -> Sequence[Action]:
             if isinstance(event, TraceFinished):
