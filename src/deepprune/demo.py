@@ -1,0 +1,49 @@
+"""The demo: every available strategy replayed on one dataset, cons@K as the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deepprune.bench import BenchRow, bench
+from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.formats.loaders import load_traces
+from deepprune.strategies.registry import available, build
+
+__all__ = ["DEMO_STRATEGIES", "demo_rows"]
+
+DEMO_STRATEGIES = (
+    "cons",
+    "esc",
+    "adaptive",
+    "deepconf-high",
+    "deepconf-low",
+    "deepprune:judge=lexical",
+    "deepprune:judge=noisy-oracle,auroc=0.8",
+    "oracle:prefix=tokens:64",
+)
+"""What the demo runs, in this order, where the strategy exists and fits the data."""
+
+
+def demo_rows(path: str | Path, *, orderings: int = 5, seed: int = 0) -> tuple[list[BenchRow], list[tuple[str, str]]]:
+    """Bench rows for :data:`DEMO_STRATEGIES` on ``path``; strategies that are not installed or do
+    not fit the data (e.g. DeepConf without confidences) are returned as (name, reason)."""
+    ts = load_traces(path)
+    names = available()
+    rows: list[BenchRow] = []
+    skipped: list[tuple[str, str]] = []
+    for spec in DEMO_STRATEGIES:
+        name = spec.split(":")[0]
+        if name not in names:
+            skipped.append((spec, "not available in this version"))
+            continue
+        try:
+            build(spec)
+            rows.extend(bench([ts], [spec], orderings=orderings, seed=seed))
+        except (ConfigError, DeepPruneError) as exc:
+            skipped.append((spec, str(exc)))
+    cons = next((r for r in rows if r.strategy == "cons"), None)
+    if cons is not None:
+        from dataclasses import replace
+
+        rows = [replace(r, reduction=1 - r.tokens / cons.tokens) for r in rows]
+    return rows, skipped
