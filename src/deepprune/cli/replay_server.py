@@ -1,0 +1,68 @@
+"""``deepprune replay-server``: serve recorded traces as an OpenAI-compatible streaming endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from typing import Any
+
+from deepprune.cli.common import add_trace_input_args, load_trace_args
+from deepprune.replayserver import Assign, Fault, ReplayServer, ServerConfig
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "replay-server", help="serve recorded traces as an OpenAI-compatible streaming server",
+        description="Serve recorded traces as streaming /v1/chat/completions and /v1/completions at a "
+                    "fixed token rate, honouring cancellation (for hermetic tests of the live path and "
+                    "wall-clock measurements without a GPU). See docs/replay-server.md.")
+    p.add_argument("traces", metavar="TRACES", help="a trace file or a shipped dataset name (default)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8011, help="port (0: a free one; default 8011)")
+    p.add_argument("--rate", type=float, default=50.0, metavar="TOKENS_PER_S",
+                   help="tokens per second per stream (0: as fast as possible; default 50)")
+    p.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                   help="delay before each stream's first token (default 0)")
+    p.add_argument("--model", default="", help="model name to report (default: the traces' model)")
+    p.add_argument("--assign", choices=[a.value for a in Assign], default=Assign.AUTO.value,
+                   help="which recorded trace a request gets: by its seed, round-robin, or auto "
+                        "(seed when given; default)")
+    p.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="inject a fault (repeatable): refuse, status:CODE, drop:N, stall:N:SECONDS, "
+                        "malformed:N, nologprobs; append @TIMES to limit it to the first TIMES requests")
+    add_trace_input_args(p)
+    p.set_defaults(func=cmd_replay_server)
+
+
+def cmd_replay_server(args: argparse.Namespace) -> int:
+    (ts,) = load_trace_args([args.traces], args)
+    config = ServerConfig(host=args.host, port=args.port, rate=args.rate, latency_s=args.latency,
+                          model=args.model, assign=Assign(args.assign),
+                          faults=tuple(Fault.parse(s) for s in args.fault))
+    server = ReplayServer(ts, config)
+    asyncio.run(_serve(server))
+    s = server.stats()
+    print(f"deepprune replay-server: {s.requests} requests, {s.streams_completed} streams completed, "
+          f"{s.streams_cancelled} cancelled, {s.tokens_served} tokens served, "
+          f"{s.tokens_cancelled} tokens saved by cancellation", file=sys.stderr)
+    return 0
+
+
+async def _serve(server: ReplayServer) -> None:
+    await server.start()
+    print(f"deepprune replay-server: {len(server.traceset.problems)} problems, {server.traceset.n_traces} "
+          f"traces, model {server.model!r}, {server.config.rate or 'unpaced'} tokens/s per stream",
+          file=sys.stderr)
+    print(f"listening on {server.base_url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.aclose()
