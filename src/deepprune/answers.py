@@ -198,7 +198,7 @@ def _parsed(key: str) -> tuple[Any, ...]:
         return ()
     timeout = PARSE_TIMEOUT_S if _in_main_thread() else None
     try:
-        return tuple(parse(f"${key}$", parsing_timeout=timeout))  # type: ignore[arg-type]
+        return tuple(parse(f"${key}$", parsing_timeout=timeout))
     except Exception as exc:  # noqa: BLE001 - math-verify may raise anything from sympy
         log.debug("math-verify could not parse %r: %s", key, exc)
         return ()

@@ -136,7 +136,7 @@ def bench(
             flat = [x for rs in runs for x in rs]
 
             def mean_of(attr: str, _flat: list[ProblemResult] = flat) -> float:
-                return sum(getattr(x, attr) for x in _flat) / max(1, orderings)
+                return float(sum(getattr(x, attr) for x in _flat)) / max(1, orderings)
 
             rows.append(BenchRow(
                 dataset=ts.name,
