@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import os
@@ -126,7 +127,7 @@ def test_chat_stream_reproduces_trace_and_confidence() -> None:
 
     async def fn(srv: ReplayServer, c: httpx.AsyncClient) -> None:
         evs = await collect_stream(c, "chat/completions", chat_body(
-            "What is 1 + 1?", seed=2, logprobs=True, top_logprobs=20, stream_options={"include_usage": True}))
+            "What is 1 + 1?", seed=102, logprobs=True, top_logprobs=20, stream_options={"include_usage": True}))
         assert evs[-1] == "[DONE]"
         chunks = [e for e in evs[:-1] if isinstance(e, dict)]
         assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
@@ -155,7 +156,7 @@ def test_completions_stream_with_logprobs() -> None:
 
     async def fn(srv: ReplayServer, c: httpx.AsyncClient) -> None:
         evs = await collect_stream(c, "completions", {"prompt": "Q: What is 0 + 0?\nA:", "stream": True,
-                                                      "seed": 1, "logprobs": 5})
+                                                      "seed": 101, "logprobs": 5})
         chunks = [e for e in evs if isinstance(e, dict)]
         toks = [e for e in chunks if e["choices"][0]["text"]]
         assert "".join(e["choices"][0]["text"] for e in toks) == trace.text
@@ -176,7 +177,7 @@ def test_non_streaming_and_max_tokens() -> None:
     trace = TS.traces_of("p0")[3]
 
     async def fn(srv: ReplayServer, c: httpx.AsyncClient) -> None:
-        body = chat_body("What is 0 + 0?", seed=3, max_tokens=7, stream=False)
+        body = chat_body("What is 0 + 0?", seed=103, max_tokens=7, stream=False)
         r = await c.post("chat/completions", json=body)
         out = r.json()
         assert out["choices"][0]["message"]["content"] == trace.text_at(7)
@@ -233,19 +234,30 @@ def test_trace_assignment_by_seed_and_round_robin() -> None:
         return out
 
     q = "What is 0 + 0?"
-    seeded = [chat_body(q, seed=s) for s in (0, 1, 5, 102, 103)]
+    seeded = [chat_body(q, seed=s) for s in (7, 1, 102, 5, 7, 103, 9)]
     plain = [chat_body(q) for _ in range(6)]
 
     async def auto(srv: ReplayServer, c: httpx.AsyncClient) -> None:
-        # seeds 102 / 103 are recorded seeds (100 + j): those traces; others: seed % 4
-        assert await picks(srv, c, seeded) == [0, 1, 1, 2, 3]
+        # 102 / 103 are recorded seeds (trace j has seed 100 + j): those traces. Other seeds get the
+        # next trace no seed holds yet, and keep it (7 twice -> the same trace); wrap when all are taken
+        assert await picks(srv, c, seeded) == [0, 1, 2, 3, 0, 3, 1]
         assert await picks(srv, c, plain) == [0, 1, 2, 3, 0, 1]
 
     async def rr(srv: ReplayServer, c: httpx.AsyncClient) -> None:
-        assert await picks(srv, c, seeded) == [0, 1, 2, 3, 0]
+        assert await picks(srv, c, seeded) == [0, 1, 2, 3, 0, 1, 2]
 
     serve(TS, auto)
     serve(TS, rr, assign=Assign.ROUND_ROBIN)
+
+    unseeded = make_traceset(1, 4)
+    unseeded = TraceSet(unseeded.problems, {"p0": tuple(dataclasses.replace(t, seed=None)
+                                                       for t in unseeded.traces_of("p0"))}, unseeded.header)
+
+    async def first_come(srv: ReplayServer, c: httpx.AsyncClient) -> None:
+        assert await picks(srv, c, [chat_body(q, seed=s) for s in (50, 40, 50, 30, 20, 10, 40)]) == \
+            [0, 1, 0, 2, 3, 0, 1]
+
+    serve(unseeded, first_come)
 
 
 def test_misc_endpoints_and_errors() -> None:
@@ -271,10 +283,10 @@ def test_misc_endpoints_and_errors() -> None:
 
 def test_in_thread_with_sync_client() -> None:
     with ReplayServer(TS, ServerConfig(rate=0)).in_thread() as srv, httpx.Client(base_url=srv.base_url + "/") as c:
-        r = c.post("chat/completions", json=chat_body("What is 1 + 1?", stream=False, seed=0))
+        r = c.post("chat/completions", json=chat_body("What is 1 + 1?", stream=False, seed=100))
         assert r.json()["choices"][0]["message"]["content"] == TS.traces_of("p1")[0].text
         # keep-alive: a second request on the same connection
-        r = c.post("chat/completions", json=chat_body("What is 1 + 1?", stream=False, seed=1))
+        r = c.post("chat/completions", json=chat_body("What is 1 + 1?", stream=False, seed=101))
         assert r.json()["choices"][0]["message"]["content"] == TS.traces_of("p1")[1].text
     assert srv.stats().streams_completed == 2
 
@@ -417,7 +429,7 @@ def test_cli_replay_server_serves_and_stops(tmp_path: Path) -> None:
         line = proc.stdout.readline()
         assert line.startswith("listening on http://127.0.0.1:"), line + (proc.stderr.read() if proc.stderr else "")
         base = line.split()[-1]
-        r = httpx.post(base + "/chat/completions", json=chat_body("What is 1 + 1?", stream=False, seed=1))
+        r = httpx.post(base + "/chat/completions", json=chat_body("What is 1 + 1?", stream=False, seed=101))
         assert r.json()["choices"][0]["message"]["content"] == TS.traces_of("p1")[1].text
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -17,8 +17,11 @@ or the ``prompt`` (completions) equal to a problem's question, else the longest 
 prompt contains (so a client that wraps the question in a template still matches). A prompt that
 matches nothing gets HTTP 404 with a message saying what to send.
 
-**Which trace.** ``assign="seed"``: a request's ``seed`` picks the recorded trace with that seed,
-else trace ``seed % n``; ``"round-robin"``: the problem's traces in recorded order, one per
+**Which trace.** ``assign="seed"``: a request's ``seed`` picks the recorded trace with that seed;
+a seed no trace was recorded with is given the problem's next trace not yet given to another
+seed (in recorded order, wrapping around when all are taken) and keeps it: the same seed always
+gets the same trace, distinct seeds get distinct traces while there are enough;
+``"round-robin"``: the problem's traces in recorded order, one per
 request, wrapping around; ``"auto"`` (default): by seed when the request carries one, otherwise
 round-robin. Requests never receive more tokens than ``max_tokens`` (then ``finish_reason`` is
 ``length``).
@@ -103,7 +106,8 @@ class Assign(enum.StrEnum):
     AUTO = "auto"
     """By seed when the request has one, else round-robin."""
     SEED = "seed"
-    """The trace recorded with the request's seed, else trace ``seed % n`` (seed 0 without one)."""
+    """The trace recorded with the request's seed, else one fixed per seed (first come, first
+    served; seed 0 without one)."""
     ROUND_ROBIN = "round-robin"
     """The problem's traces in recorded order, one per request, wrapping around."""
 
@@ -475,6 +479,7 @@ class ReplayServer:
         for p in traceset.problems:
             self._by_question.setdefault(p.question.strip(), p)
         self._rr: dict[str, int] = {}
+        self._by_seed: dict[str, dict[int, int]] = {}
         self._pieces: dict[tuple[str, int], tuple[str, ...]] = {}
         self._lock = threading.Lock()
         self._c = _Counters()
@@ -713,10 +718,19 @@ class ReplayServer:
         mode = self.config.assign
         if mode is Assign.SEED or (mode is Assign.AUTO and seed is not None):
             s = 0 if seed is None else seed
-            for t in traces:
-                if t.seed is not None and t.seed == s:
-                    return t
-            return traces[s % len(traces)]
+            with self._lock:
+                given = self._by_seed.setdefault(problem.id, {})
+                for i, t in enumerate(traces):
+                    if t.seed is not None and t.seed == s:
+                        given[s] = i
+                        return t
+                if s not in given:
+                    taken = set(given.values())
+                    recorded = {t.seed for t in traces if t.seed is not None}
+                    free = [i for i, t in enumerate(traces) if i not in taken and t.seed not in recorded]
+                    free = free or [i for i in range(len(traces)) if i not in taken]
+                    given[s] = free[0] if free else len(given) % len(traces)
+                return traces[given[s]]
         with self._lock:
             i = self._rr.get(problem.id, 0)
             self._rr[problem.id] = i + 1
