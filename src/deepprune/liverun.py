@@ -1,0 +1,290 @@
+"""Answering questions live with a strategy (``deepprune run``), with an optional cons@K baseline.
+
+:func:`run_live` runs a strategy on each problem through any
+:class:`~deepprune.sources.base.TraceSource` (normally a ``LiveSource`` on an OpenAI-compatible
+server; a ``ReplaySource`` works the same) with :func:`deepprune.runner.run_problem`, and, with
+``compare="cons"``, runs cons@K on the same problem, the same server and the same seed right
+after it, so both spend tokens on the same traces when the server samples by seed.
+
+Results are written as they go to a JSON Lines file (format ``deepprune/run-v1``): a header
+naming the settings, then one :class:`LiveRow` per problem. Started again with the same file and
+settings, a run skips the problems already there and appends the rest; a file written with
+other settings is refused (``ConfigError``) instead of being mixed up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from deepprune.errors import ConfigError, DataError, FormatError
+from deepprune.formats.tracefile import iter_json_lines
+from deepprune.runner import run_problem
+from deepprune.sources.base import TraceSource
+from deepprune.strategies.registry import StrategySpec, build
+from deepprune.types import Problem, ProblemResult
+
+__all__ = ["RUN_FORMAT", "LiveRow", "LiveSummary", "Outcome", "ResultsFile", "RunSettings", "load_problems_any",
+           "run_live", "summarize"]
+
+log = logging.getLogger(__name__)
+
+RUN_FORMAT = "deepprune/run-v1"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run's results depend on (checked when a results file is resumed)."""
+
+    strategy: str
+    """The strategy spec as written (``esc:w=4``)."""
+    budget: int
+    """K: most traces per problem."""
+    seed: int = 0
+    model: str = ""
+    compare: str | None = None
+    """A baseline strategy run on the same problems (``cons``), or None."""
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise ConfigError("budget (--n)", self.budget, "at least 1")
+        object.__setattr__(self, "strategy", StrategySpec.parse(self.strategy).label)
+        if self.compare is not None:
+            object.__setattr__(self, "compare", StrategySpec.parse(self.compare).label)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One strategy's result on one problem (a :class:`ProblemResult`, flattened for JSON)."""
+
+    answer: str | None
+    correct: bool | None
+    tokens: int
+    traces_launched: int
+    traces_finished: int
+    traces_stopped: int
+    traces_failed: int
+    wall_s: float
+    judge_calls: int = 0
+    error: str | None = None
+
+    @classmethod
+    def of(cls, r: ProblemResult) -> Outcome:
+        return cls(r.answer, r.correct, r.tokens, r.traces_launched, r.traces_finished, r.traces_stopped,
+                   int(r.info.get("traces_failed", 0)), round(r.wall_s, 4), r.judge_calls,
+                   r.info.get("error"))
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    """A problem answered by the strategy (and, with a comparison, by the baseline)."""
+
+    problem_id: str
+    gold: str | None
+    strategy: str
+    result: Outcome
+    baseline: str | None = None
+    baseline_result: Outcome | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {"type": "result", **asdict(self)}
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> LiveRow:
+        base = rec.get("baseline_result")
+        return cls(str(rec["problem_id"]), rec.get("gold"), str(rec["strategy"]), Outcome(**rec["result"]),
+                   rec.get("baseline"), Outcome(**base) if base else None)
+
+
+@dataclass(frozen=True)
+class LiveSummary:
+    """Totals over the rows of a run."""
+
+    problems: int
+    accuracy: float | None
+    """Fraction correct among problems with a gold answer (None when none has one)."""
+    tokens: int
+    traces_stopped: int
+    traces_failed: int
+    wall_s: float
+    baseline: str | None = None
+    baseline_accuracy: float | None = None
+    baseline_tokens: int | None = None
+    baseline_wall_s: float | None = None
+    reduction: float | None = None
+    """1 - tokens / baseline tokens."""
+    speedup: float | None = None
+    """baseline wall time / strategy wall time."""
+    rows: tuple[LiveRow, ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rows"] = [r.to_record() for r in self.rows]
+        return d
+
+
+def _accuracy(outcomes: Sequence[Outcome]) -> float | None:
+    graded = [o.correct for o in outcomes if o.correct is not None]
+    return sum(graded) / len(graded) if graded else None
+
+
+def summarize(rows: Sequence[LiveRow]) -> LiveSummary:
+    res = [r.result for r in rows]
+    base = [r.baseline_result for r in rows if r.baseline_result is not None]
+    tokens = sum(o.tokens for o in res)
+    wall = sum(o.wall_s for o in res)
+    out = LiveSummary(len(rows), _accuracy(res), tokens, sum(o.traces_stopped for o in res),
+                      sum(o.traces_failed for o in res), round(wall, 3), rows=tuple(rows))
+    if base and len(base) == len(rows):
+        btok = sum(o.tokens for o in base)
+        bwall = sum(o.wall_s for o in base)
+        out = LiveSummary(out.problems, out.accuracy, out.tokens, out.traces_stopped, out.traces_failed,
+                          out.wall_s, rows[0].baseline, _accuracy(base), btok, round(bwall, 3),
+                          1 - tokens / btok if btok else None, bwall / wall if wall > 0 else None,
+                          rows=tuple(rows))
+    return out
+
+
+class ResultsFile:
+    """The append-only results file of a run (see the module docstring)."""
+
+    def __init__(self, path: str | Path, settings: RunSettings) -> None:
+        self.path = Path(path)
+        self.settings = settings
+        self.done: dict[str, LiveRow] = {}
+        want = {"format": RUN_FORMAT, **asdict(settings)}
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        if not fresh:
+            self._repair_tail()
+            self._read(want)
+        self._fh: IO[str] = open(self.path, "a", encoding="utf-8")
+        if fresh:
+            self._write(want)
+
+    def _read(self, want: Mapping[str, Any]) -> None:
+        lines = iter_json_lines(self.path)
+        first = next(lines, None)
+        if first is None:
+            return
+        lineno, header = first
+        if not isinstance(header, dict) or header.get("format") != RUN_FORMAT:
+            raise FormatError(f"not a deepprune run results file (expected format {RUN_FORMAT!r}); "
+                              "choose another --out", path=self.path, line=lineno)
+        diff = {k: (header.get(k), v) for k, v in want.items() if header.get(k) != v}
+        if diff:
+            what = ", ".join(f"{k}: file has {old!r}, this run {new!r}" for k, (old, new) in diff.items())
+            raise ConfigError("--out", str(self.path),
+                              f"a results file of a run with the same settings to resume it ({what}); "
+                              "use another --out or delete the file")
+        for lineno, rec in lines:
+            try:
+                row = LiveRow.from_record(rec)
+            except (KeyError, TypeError) as exc:
+                raise DataError(f"bad result record ({exc}); fix or remove this line", path=self.path,
+                                line=lineno) from exc
+            self.done[row.problem_id] = row
+
+    def _repair_tail(self) -> None:
+        """Drop a partial last line left by a killed run."""
+        with open(self.path, "rb+") as fh:
+            fh.seek(0, io.SEEK_END)
+            size = fh.tell()
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            data = self.path.read_bytes()
+            fh.truncate(data.rfind(b"\n") + 1)
+            log.warning("%s: dropped a partial last line (the run was killed while writing it)", self.path)
+
+    def _write(self, rec: Mapping[str, Any]) -> None:
+        self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        self._fh.flush()
+
+    def add(self, row: LiveRow) -> None:
+        self._write(row.to_record())
+        self.done[row.problem_id] = row
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> ResultsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def run_live(
+    problems: Sequence[Problem],
+    source: TraceSource,
+    settings: RunSettings,
+    *,
+    results: ResultsFile | None = None,
+    concurrency: int = 1,
+    on_row: Callable[[LiveRow], None] | None = None,
+) -> list[LiveRow]:
+    """Answer ``problems`` with ``settings.strategy`` through ``source``; rows in problem order.
+
+    Problems already in ``results`` are not run again (their stored rows are returned). Each
+    finished problem is appended to ``results`` and passed to ``on_row`` at once, so an
+    interrupted run loses only the problems in flight. ``concurrency`` problems run at a time
+    (each with its own K streams); errors propagate (after the completed problems are saved).
+    """
+    factory = build(settings.strategy)
+    base_factory = build(settings.compare) if settings.compare else None
+    sem = asyncio.Semaphore(max(1, concurrency))
+    done = results.done if results is not None else {}
+
+    async def one(p: Problem) -> LiveRow:
+        if p.id in done:
+            return done[p.id]
+        async with sem:
+            t0 = time.perf_counter()
+            r = await run_problem(factory, source, p, budget=settings.budget, seed=settings.seed)
+            log.info("%s: %s answered %r with %d tokens in %.1f s", p.id, settings.strategy, r.answer,
+                     r.tokens, time.perf_counter() - t0)
+            base = None
+            if base_factory is not None:
+                base = Outcome.of(await run_problem(base_factory, source, p, budget=settings.budget,
+                                                    seed=settings.seed))
+            row = LiveRow(p.id, p.gold, settings.strategy, Outcome.of(r), settings.compare, base)
+        if results is not None:
+            results.add(row)
+        if on_row is not None:
+            on_row(row)
+        return row
+
+    if concurrency <= 1:
+        return [await one(p) for p in problems]
+    return list(await asyncio.gather(*(one(p) for p in problems)))
+
+
+def load_problems_any(name_or_path: str | Path, *, limit: int | None = None) -> list[Problem]:
+    """Problems from a benchmark file (``question``/``answer`` lines) or from a trace dataset
+    (any format :func:`~deepprune.formats.loaders.load_traces` reads, or a shipped name such as
+    ``default``); the first ``limit`` of them."""
+    from deepprune.datasets import resolve
+    from deepprune.formats.benchmarks import load_problems
+    from deepprune.formats.loaders import detect_format, load_traces
+
+    path = resolve(name_or_path)
+    try:
+        fmt = detect_format(path)
+    except FormatError:
+        fmt = None
+    if fmt is None:
+        problems = load_problems(path)
+    else:
+        problems = list(load_traces(path, fmt).problems)
+    if limit is not None:
+        if limit < 1:
+            raise ConfigError("--limit", limit, "at least 1")
+        problems = problems[:limit]
+    return problems

@@ -1,0 +1,84 @@
+"""run_live: a strategy (and its cons@K baseline) over problems, results written as they go, resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from deepprune.errors import ConfigError, FormatError
+from deepprune.formats.tracefile import write_traces
+from deepprune.liverun import ResultsFile, RunSettings, load_problems_any, run_live, summarize
+from deepprune.sources.replay import ReplaySource
+from deepprune.synthetic import synthetic_traceset
+
+TS = synthetic_traceset(6, 8, seed=3, mean_tokens=80)
+
+
+def test_run_live_with_baseline_matches_cons(tmp_path: Path) -> None:
+    settings = RunSettings("oracle", budget=8, compare="cons")
+    with ResultsFile(tmp_path / "r.jsonl", settings) as out:
+        rows = asyncio.run(run_live(list(TS.problems), ReplaySource(TS), settings, results=out))
+    assert [r.problem_id for r in rows] == [p.id for p in TS.problems]
+    for r in rows:
+        assert r.baseline == "cons" and r.baseline_result is not None
+        assert r.baseline_result.tokens == sum(t.n_tokens for t in TS.traces_of(r.problem_id))
+        assert r.result.tokens <= r.baseline_result.tokens
+        assert r.result.traces_launched <= 8
+    s = summarize(rows)
+    assert s.baseline_tokens == sum(t.n_tokens for ts in TS.traces.values() for t in ts)
+    assert s.reduction is not None and 0 <= s.reduction < 1
+    assert s.reduction == pytest.approx(1 - s.tokens / s.baseline_tokens)
+    lines = (tmp_path / "r.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["format"] == "deepprune/run-v1"
+    assert len(lines) == 1 + len(TS.problems)
+
+
+def test_results_file_resumes_and_refuses_other_settings(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    settings = RunSettings("cons", budget=4)
+    first = list(TS.problems[:3])
+    with ResultsFile(path, settings) as out:
+        asyncio.run(run_live(first, ReplaySource(TS), settings, results=out))
+    # a killed writer leaves a partial line: it is dropped on reopen
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write('{"type": "result", "problem_id": "syn-3", "gol')
+    ran: list[str] = []
+    with ResultsFile(path, settings) as out:
+        assert set(out.done) == {p.id for p in first}
+        rows = asyncio.run(run_live(list(TS.problems), ReplaySource(TS), settings, results=out,
+                                    on_row=lambda r: ran.append(r.problem_id)))
+    assert ran == [p.id for p in TS.problems[3:]]  # only the missing ones ran
+    assert [r.problem_id for r in rows] == [p.id for p in TS.problems]
+    recs = [json.loads(x) for x in path.read_text().splitlines()[1:]]
+    assert sorted(r["problem_id"] for r in recs) == sorted(p.id for p in TS.problems)  # no loss, no duplicate
+    with pytest.raises(ConfigError, match="budget: file has 4, this run 8"):
+        ResultsFile(path, RunSettings("cons", budget=8))
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"format": "deepprune/traces-v1"}\n')
+    with pytest.raises(FormatError):
+        ResultsFile(other, settings)
+
+
+def test_concurrent_problems_keep_order(tmp_path: Path) -> None:
+    settings = RunSettings("cons", budget=8)
+    rows = asyncio.run(run_live(list(TS.problems), ReplaySource(TS), settings, concurrency=3))
+    assert [r.problem_id for r in rows] == [p.id for p in TS.problems]
+
+
+def test_load_problems_any(tmp_path: Path, benchmarks_dir: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    write_traces(TS, path)
+    assert [p.id for p in load_problems_any(path, limit=2)] == ["syn-0", "syn-1"]
+    gsm = load_problems_any(benchmarks_dir / "gsm8k_test.jsonl", limit=3)
+    assert len(gsm) == 3 and gsm[0].gold is not None
+    with pytest.raises(ConfigError):
+        load_problems_any(path, limit=0)
+
+
+def test_settings_validate() -> None:
+    with pytest.raises(ConfigError):
+        RunSettings("cons", budget=0)
+    assert RunSettings(" esc : w=4 ", budget=2).strategy == "esc:w=4"
