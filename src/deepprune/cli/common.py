@@ -12,6 +12,7 @@ from typing import Any
 from deepprune.datasets import resolve
 from deepprune.formats.loaders import FORMATS, load_traces, parse_mapping
 from deepprune.formats.tracefile import ReadReport
+from deepprune.tokens import ServerTokenizer
 from deepprune.types import TraceSet
 
 __all__ = ["add_trace_input_args", "load_trace_args", "write_json"]
@@ -22,6 +23,9 @@ def add_trace_input_args(p: argparse.ArgumentParser) -> None:
                    help="trace file format (default: detect)")
     p.add_argument("--map", default=None, metavar="OURS=THEIRS,...",
                    help="field mapping for --format generic, e.g. problem_id=qid,text=response,gold=answer")
+    p.add_argument("--tokenizer", metavar="URL", default=None,
+                   help="count tokens of files without counts (Qwen-style) with the real tokenizer of a "
+                        "llama.cpp server at URL (POST /tokenize) instead of the approx:regex-v1 rule")
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                    help="bad records: fail (default) or skip them, counted and reported")
 
@@ -29,10 +33,12 @@ def add_trace_input_args(p: argparse.ArgumentParser) -> None:
 def load_trace_args(paths: Sequence[str], args: argparse.Namespace) -> list[TraceSet]:
     """Load every TRACES argument (a path or a shipped dataset name such as ``default``)."""
     mapping = parse_mapping(args.map) if args.map else None
+    counter = ServerTokenizer(args.tokenizer) if getattr(args, "tokenizer", None) else None
     out = []
     for raw in paths:
         report = ReadReport()
-        ts = load_traces(resolve(raw), args.format, mapping=mapping, on_error=args.on_error, report=report)
+        ts = load_traces(resolve(raw), args.format, mapping=mapping, on_error=args.on_error, report=report,
+                         counter=counter)
         if report.skipped:
             print(f"deepprune: skipped {len(report.skipped)} bad record(s) in {raw}:", file=sys.stderr)
             for msg in report.skipped[:20]:

@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import pickle
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from deepprune.answers import extract_answer
 from deepprune.errors import ConfigError, DataError, FormatError
 from deepprune.formats.tracefile import FORMAT, ReadReport, iter_json_lines, open_text, read_traces
-from deepprune.tokens import APPROX_RULE, approx_tokens
+from deepprune.tokens import APPROX_RULE, TokenCounter, approx_tokens
 from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
 
 __all__ = ["FORMATS", "detect_format", "load_deepconf", "load_generic", "load_qwen", "load_traces"]
@@ -77,6 +78,7 @@ def load_traces(
     mapping: Mapping[str, str] | None = None,
     on_error: str = "raise",
     report: ReadReport | None = None,
+    counter: TokenCounter | None = None,
 ) -> TraceSet:
     """Load a trace dataset in any supported format (see the module docstring)."""
     if fmt not in FORMATS:
@@ -86,7 +88,7 @@ def load_traces(
     if fmt == "v1":
         return read_traces(path, on_error=on_error, report=report)
     if fmt == "qwen":
-        return load_qwen(path, on_error=on_error, report=report)
+        return load_qwen(path, on_error=on_error, report=report, counter=counter)
     if fmt == "deepconf":
         return load_deepconf(path)
     if mapping is None:
@@ -99,12 +101,13 @@ def _header(source_format: str, path: Path, **extra: Any) -> dict[str, Any]:
 
 
 def load_qwen(path: str | Path, *, kind: AnswerKind = AnswerKind.MATH, on_error: str = "raise",
-              report: ReadReport | None = None) -> TraceSet:
+              report: ReadReport | None = None, counter: TokenCounter | None = None) -> TraceSet:
     """Qwen-style eval output (``question``, ``gt``, ``code[i]``, ``pred[i]``).
 
     The recorded ``pred[i]`` is the trace's answer (an empty string means no answer); when
-    ``pred`` is absent the answer is extracted from the text. Token counts use
-    ``approx:regex-v1``.
+    ``pred`` is absent the answer is extracted from the text. The file has no token counts: they
+    come from ``counter`` (e.g. :class:`~deepprune.tokens.ServerTokenizer`, a real tokenizer), by
+    default the ``approx:regex-v1`` approximation; the header's ``token_count`` says which.
     """
     p = Path(path)
     problems: list[Problem] = []
@@ -122,7 +125,16 @@ def load_qwen(path: str | Path, *, kind: AnswerKind = AnswerKind.MATH, on_error:
         traces[problem.id] = ts
     if not problems:
         raise DataError("no problems in file", path=p)
-    return TraceSet(tuple(problems), traces, _header("qwen", p, token_count=APPROX_RULE, model=None),
+    rule = APPROX_RULE
+    if counter is not None:
+        flat = [t for pr in problems for t in traces[pr.id]]
+        counts = counter.count([t.text for t in flat])
+        recount: dict[str, list[Trace]] = {}
+        for t, n in zip(flat, counts, strict=True):
+            recount.setdefault(t.problem_id, []).append(replace(t, n_tokens=n))
+        traces = {k: tuple(v) for k, v in recount.items()}
+        rule = counter.rule
+    return TraceSet(tuple(problems), traces, _header("qwen", p, token_count=rule, model=None),
                     name=p.stem)
 
 
