@@ -809,8 +809,9 @@ def render_html(board: Leaderboard, *, title: str = "deepprune leaderboard") -> 
     """The whole page: one self-contained HTML document (no external resources)."""
     esc = html.escape
     body = ['<section id="measured"><h2>Measured <span class="muted">(deepprune bench, replayed traces)</span></h2>',
-            _html_table(board.measured, "measured", board.commands), "<h3>Accuracy vs tokens</h3>",
-            _charts(board.measured, "measured"), "</section>"]
+            '<div class="board"><div class="tablebox">', _html_table(board.measured, "measured", board.commands),
+            '</div><div class="chartbox"><h3>Accuracy vs tokens</h3>', _charts(board.measured, "measured"),
+            "</div></div></section>"]
     if board.reference is not None:
         body += ['<section id="reported" class="reported"><h2>Reported in paper '
                  '<span class="muted">(not measured here)</span></h2>',
