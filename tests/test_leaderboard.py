@@ -286,3 +286,17 @@ def test_real_bench_results_to_leaderboard(math100_path: Path, tmp_path: Path) -
     assert pruned.cells[0].tokens_1e8 is not None and cons.cells[0].tokens_1e8 is not None
     assert pruned.cells[0].tokens_1e8 < cons.cells[0].tokens_1e8
     assert f"| `cons` <sup>[1]</sup> | **{cons.cells[0].tokens_text}**" in lb.render_markdown(board)
+
+
+def test_columns_of_one_model_sit_together_and_command_refs_compress(tmp_path: Path) -> None:
+    rows = [*board_rows(), row("cons", "ds3"), row("esc", "ds3")]
+    board = lb.build_leaderboard(lb.load_results([write(tmp_path, rows)]))
+    assert [c.label for c in board.measured.columns] == ["m1 · ds1", "m1 · ds3", f"{lb.UNKNOWN_MODEL} · ds2"]
+    assert lb._runs([5, 0, 1, 2, 7, 8]) == [(0, 2), (5, 5), (7, 8)]
+    cmds = [f"deepprune bench d{i}" for i in range(3)]
+    one = lb.Row("x", (lb.Cell(1.0, 0.5, command=0), lb.Cell(1.0, 0.5, command=1), lb.Cell(1.0, 0.5, command=2)))
+    t = lb.Table("measured", "t", tuple(lb.Column("m", f"d{i}") for i in range(3)), (one,))
+    page = lb._html_table(t, "measured", cmds)
+    assert '<sup>[1–3]</sup>' in page and "<sup>[2]" not in page
+    md = lb._md_table(t, cmds, refs=True)
+    assert md[2].startswith("| `x` <sup>[1–3]</sup> |")

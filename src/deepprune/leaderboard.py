@@ -381,7 +381,9 @@ def build_leaderboard(results: Sequence[Result], *, reference: bool = False,
         if r.command:
             commands.setdefault(r.command, len(commands))
     columns: list[Column] = []
-    for (model, dataset), rs in col_keys.items():
+    model_order = {m: i for i, m in enumerate(dict.fromkeys(m for m, _ in col_keys))}
+    # columns of one model side by side (the model header spans them), else in input order
+    for (model, dataset), rs in sorted(col_keys.items(), key=lambda kv: model_order[kv[0][0]]):
         sheet_name, sheet = _datasheet(dataset)
         ks = {r.traces_per_problem for r in rs if r.traces_per_problem is not None}
         ps = {r.problems for r in rs if r.problems is not None}
@@ -695,8 +697,9 @@ def _html_table(table: Table, tid: str, commands: Sequence[str]) -> str:
             cit = table.citations.get(row.citation, {})
             tags += (f' <a class="cite" href="#{tid}-cite-{esc(row.citation)}" '
                      f'title="{esc(cit.get("title", ""))}">[{esc(row.citation)}]</a>')
-        refs = "".join(f' <a class="cmdref" href="#cmd-{n + 1}" title="{esc(commands[n])}">'
-                       f"<sup>[{n + 1}]</sup></a>" for n in row.commands)
+        refs = "".join(f' <a class="cmdref" href="#cmd-{a + 1}" title="{esc(_refs_title(commands, a, b))}">'
+                       f"<sup>[{a + 1 if a == b else f'{a + 1}–{b + 1}'}]</sup></a>"
+                       for a, b in _runs(row.commands))
         out.append(f'<tr data-i="{i}" class="{"bound" if row.bound else ""}"><th scope="row" data-v="{esc(row.label)}">'
                    f"<code>{esc(row.label)}</code>{tags}{refs}</th>")
         for col, c in zip(cols, row.cells, strict=True):
@@ -724,6 +727,21 @@ def _html_table(table: Table, tid: str, commands: Sequence[str]) -> str:
     out.append("</tbody></table></div>")
     out.append(f'<p class="status" id="{tid}-status" role="status" aria-live="polite"></p>')
     return "\n".join(out)
+
+
+def _runs(ns: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive numbers as (first, last) runs: [0, 1, 2, 5] -> [(0, 2), (5, 5)]."""
+    out: list[tuple[int, int]] = []
+    for n in sorted(set(ns)):
+        if out and n == out[-1][1] + 1:
+            out[-1] = (out[-1][0], n)
+        else:
+            out.append((n, n))
+    return out
+
+
+def _refs_title(commands: Sequence[str], a: int, b: int) -> str:
+    return commands[a] if a == b else f"commands {a + 1} to {b + 1} (see Commands and datasets)"
 
 
 def _col_title(c: Column) -> str:
@@ -839,7 +857,7 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
         if row.citation:
             label += f" [{row.citation}]"
         if refs:
-            label += "".join(f" <sup>[{n + 1}]</sup>" for n in row.commands)
+            label += "".join(f" <sup>[{a + 1 if a == b else f'{a + 1}–{b + 1}'}]</sup>" for a, b in _runs(row.commands))
         cells = [label]
         for c in row.cells:
             if c is None:
