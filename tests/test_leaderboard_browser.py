@@ -158,3 +158,42 @@ def test_page_fits_a_phone(driver: Any, page: Path) -> None:
         assert driver.save_screenshot(str(ARTIFACTS / "leaderboard-test-phone.png"))
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def _values(driver: Any, table: str, col: int) -> list[float | None]:
+    vals = driver.execute_script(
+        "var col = arguments[1]; return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr'))"
+        ".map(function (tr) { return tr.cells[col].getAttribute('data-v'); });", f"table#{table}", col)
+    return [float(v) if v not in (None, "") else None for v in vals]
+
+
+def test_real_bench_results_sort_in_the_browser(driver: Any, math100_path: Path, tmp_path: Path) -> None:
+    """The Done-when check: bench results of the shared MATH traces (and of the embedded dataset,
+    when the package ships one), turned into a page that sorts correctly."""
+    from deepprune.bench import bench
+    from deepprune.datasets import resolve, shipped
+    from deepprune.formats.loaders import load_traces
+    from deepprune.strategies.registry import available
+    from deepprune.types import TraceSet
+
+    sets = [load_traces(math100_path)]
+    if shipped():
+        sets.append(load_traces(resolve("default")))
+    small = [TraceSet(ts.problems[:10], {p.id: ts.traces_of(p.id) for p in ts.problems[:10]}, ts.header, ts.name)
+             for ts in sets]
+    strategies = ["cons", "oracle:prefix=tokens:64"] + [s for s in ("esc",) if s in available()]
+    rows = bench(small, strategies, orderings=2)
+    src = tmp_path / "bench.json"
+    src.write_text(json.dumps([dict(r.to_dict(), command="deepprune bench ...") for r in rows]), encoding="utf-8")
+    out = tmp_path / "real.html"
+    assert main(["leaderboard", str(src), "--html", str(out)]) == 0
+    driver.get(out.as_uri())
+    assert [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"] == []
+    for j in range(len(small)):
+        tok, acc = 1 + 2 * j, 2 + 2 * j
+        _button(driver, "measured", tok).click()
+        ts = [v for v in _values(driver, "measured", tok) if v is not None]
+        assert ts == sorted(ts) and len(ts) == len(strategies)
+        _button(driver, "measured", acc).click()
+        accs = [v for v in _values(driver, "measured", acc) if v is not None]
+        assert accs == sorted(accs, reverse=True)
