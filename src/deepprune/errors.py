@@ -11,7 +11,8 @@ The tree::
     │   ├── ServerError        the server answered with an error status
     │   ├── RequestTimeout     no byte / no token within the configured time
     │   └── StreamError        a stream broke or sent a malformed chunk
-    └── JudgeNotFittedError    a judge was used before ``fit`` (also a ValueError)
+    ├── JudgeNotFittedError    a judge was used before ``fit`` (also a ValueError)
+    └── LocalServerError       the local llama.cpp server could not be built, found or started
 
 Warnings: ``UndefinedMetricWarning`` when a metric is undefined (e.g. AUROC with one class).
 """
@@ -92,3 +93,7 @@ class JudgeNotFittedError(DeepPruneError, ValueError, AttributeError):
 
 class UndefinedMetricWarning(UserWarning):
     """A metric is undefined on this input (e.g. AUROC when all labels agree); nan is returned."""
+
+
+class LocalServerError(DeepPruneError):
+    """The local llama.cpp server could not be built, found or started (the message says why)."""

@@ -1,0 +1,410 @@
+"""Streaming one completion from an OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama, ...).
+
+:class:`StreamClient` opens **one streaming request per trace** (``n=1``, the trace's own
+``seed``) on ``/chat/completions`` (default) or ``/completions`` and yields :class:`TokenChunk`
+objects, then one :class:`StreamEnd`.
+
+Tokens. With logprobs (``top_logprobs > 0``) each entry of the chunk's ``logprobs.content``
+(chat and llama.cpp completions) or ``logprobs.tokens`` (classic completions) is one token, with
+its sampled logprob and the DeepConf confidence ``-(1/k) * sum of the top-k logprobs`` (k = the
+alternatives the server returned, normally ``top_logprobs``). Without logprobs, each non-empty
+content delta counts as one token (servers stream one token per chunk), and the final
+``usage.completion_tokens`` corrects the count when the server sends it.
+
+Failures. Connect errors, read timeouts and HTTP 429/5xx **before the first token** are retried
+with exponential backoff (``retries`` times); afterwards, or for other statuses, a typed error is
+raised: :class:`~deepprune.errors.ServerError` (HTTP status), :class:`~deepprune.errors.RequestTimeout`
+(no token for ``stall_timeout_s``), :class:`~deepprune.errors.StreamError` (broken stream,
+malformed chunk, missing logprobs). The API key is sent as a bearer token and never appears in
+logs, error messages or ``repr``.
+
+Closing the async generator (``aclose()``, or cancelling the task iterating it) closes the HTTP
+response, which is how a server learns that a stopped trace should stop generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from deepprune.errors import ClientError, ConfigError, RequestTimeout, ServerError, StreamError
+from deepprune.sources.sse import SSEParser
+from deepprune.types import FinishReason
+
+__all__ = [
+    "DEFAULT_SYSTEM_PROMPT",
+    "EndpointConfig",
+    "StreamClient",
+    "StreamEnd",
+    "TokenChunk",
+    "confidence",
+    "parse_chunk",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
+"""The system prompt used by ``collect`` and ``run`` unless told otherwise."""
+
+_RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """Where and how to sample. ``api_key`` defaults to ``$OPENAI_API_KEY`` (see :meth:`resolved_key`)."""
+
+    base_url: str
+    """e.g. ``http://127.0.0.1:8080/v1``."""
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+    chat: bool = True
+    """``/chat/completions`` with a system + user message; False: ``/completions`` with a plain prompt."""
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+    max_tokens: int = 512
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_logprobs: int = 20
+    """Alternatives per token for the DeepConf confidence; 0 = request no logprobs."""
+    max_concurrency: int = 8
+    """Streams open at once (per client)."""
+    connect_timeout_s: float = 10.0
+    first_token_timeout_s: float = 300.0
+    """Longest wait for the first token (queueing and prompt processing included)."""
+    stall_timeout_s: float = 60.0
+    """Longest wait between two tokens before the stream counts as stalled."""
+    retries: int = 3
+    backoff_s: float = 0.5
+    """First retry delay; doubled each retry, with jitter."""
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    """Extra request fields (e.g. ``{"top_k": 20}``), merged last."""
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError("base_url", self.base_url, "an http:// or https:// URL")
+        if self.max_tokens < 1:
+            raise ConfigError("max_tokens", self.max_tokens, ">= 1")
+        if self.max_concurrency < 1:
+            raise ConfigError("max_concurrency", self.max_concurrency, ">= 1")
+        if not 0 <= self.top_logprobs <= 20:
+            raise ConfigError("top_logprobs", self.top_logprobs, "between 0 and 20 (OpenAI's limit)")
+
+    def resolved_key(self) -> str | None:
+        return self.api_key or os.environ.get("OPENAI_API_KEY") or None
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampling parameters, as recorded in a dataset header (no key, no URL secrets)."""
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
+                "top_logprobs": self.top_logprobs, "n": 1,
+                **{k: v for k, v in self.extra_body.items() if isinstance(v, int | float | str | bool)}}
+
+
+@dataclass(frozen=True, slots=True)
+class TokenChunk:
+    """Tokens received in one stream chunk."""
+
+    text: str
+    tokens: tuple[str, ...]
+    logprobs: tuple[float, ...] | None = None
+    confs: tuple[float, ...] | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The stream ended normally."""
+
+    finish_reason: FinishReason
+    completion_tokens: int | None = None
+    """``usage.completion_tokens`` when the server sent it."""
+
+
+def confidence(top: Sequence[float]) -> float:
+    """DeepConf token confidence: minus the mean of the top-k logprobs (higher = more confident).
+
+    >>> round(confidence([-0.1, -2.0, -3.9]), 3)
+    2.0
+    """
+    if not top:
+        return 0.0
+    return -sum(top) / len(top)
+
+
+def _finish(value: object) -> FinishReason | None:
+    if value is None:
+        return None
+    s = str(value)
+    if s in ("stop", "eos", "stop_sequence", "end_turn"):
+        return FinishReason.STOP
+    if s in ("length", "max_tokens"):
+        return FinishReason.LENGTH
+    return FinishReason.UNKNOWN
+
+
+def parse_chunk(payload: Mapping[str, Any], *, chat: bool, want_logprobs: bool) -> tuple[
+        TokenChunk | None, FinishReason | None, int | None]:
+    """One decoded ``data:`` payload -> (tokens, finish reason, usage completion tokens).
+
+    Raises :class:`StreamError` for an error payload or a chunk whose shape makes no sense.
+    """
+    if "error" in payload:
+        err = payload["error"]
+        msg = err.get("message", err) if isinstance(err, Mapping) else err
+        raise StreamError(f"server sent an error in the stream: {msg}")
+    usage = payload.get("usage")
+    completion_tokens = None
+    if isinstance(usage, Mapping) and isinstance(usage.get("completion_tokens"), int):
+        completion_tokens = int(usage["completion_tokens"])
+    choices = payload.get("choices")
+    if choices is None or choices == []:
+        return None, None, completion_tokens
+    if not isinstance(choices, list) or not isinstance(choices[0], Mapping):
+        raise StreamError(f"malformed chunk: 'choices' is {type(choices).__name__}, expected a list of objects")
+    ch = choices[0]
+    if chat:
+        delta = ch.get("delta") or {}
+        if not isinstance(delta, Mapping):
+            raise StreamError("malformed chunk: 'delta' is not an object")
+        text = delta.get("content") or ""
+        # reasoning models on vLLM/SGLang stream their thoughts separately; they are generated tokens
+        text = (delta.get("reasoning_content") or delta.get("reasoning") or "") + text
+    else:
+        text = ch.get("text") or ""
+    if not isinstance(text, str):
+        raise StreamError(f"malformed chunk: content is {type(text).__name__}, expected a string")
+    finish = _finish(ch.get("finish_reason"))
+    lp = ch.get("logprobs")
+    tokens: list[str] = []
+    logprobs: list[float] = []
+    confs: list[float] = []
+    if isinstance(lp, Mapping) and isinstance(lp.get("content"), list):
+        for entry in lp["content"]:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("logprob"), int | float):
+                raise StreamError("malformed chunk: a logprobs.content entry has no numeric 'logprob'")
+            tokens.append(str(entry.get("token", "")))
+            logprobs.append(float(entry["logprob"]))
+            top = entry.get("top_logprobs") or []
+            confs.append(confidence([float(t["logprob"]) for t in top
+                                     if isinstance(t, Mapping) and isinstance(t.get("logprob"), int | float)]))
+    elif isinstance(lp, Mapping) and isinstance(lp.get("tokens"), list):  # classic completions
+        toks = lp["tokens"]
+        tlp = lp.get("token_logprobs") or [0.0] * len(toks)
+        tops = lp.get("top_logprobs") or [{}] * len(toks)
+        for tok, l1, top in zip(toks, tlp, tops, strict=False):
+            tokens.append(str(tok))
+            logprobs.append(float(l1 or 0.0))
+            confs.append(confidence([float(v) for v in (top or {}).values()]))
+    elif text:
+        if want_logprobs:
+            raise StreamError("the server sent tokens without logprobs although top_logprobs was requested; "
+                              "it may not support logprobs: use --top-logprobs 0 and a strategy that does not "
+                              "need token confidence")
+        tokens.append(text)
+    if not tokens and not text:
+        return None, finish, completion_tokens
+    have_lp = bool(logprobs)
+    chunk = TokenChunk(text if text else "".join(tokens), tuple(tokens),
+                       tuple(logprobs) if have_lp else None, tuple(confs) if have_lp else None)
+    return chunk, finish, completion_tokens
+
+
+class StreamClient:
+    """Streams completions with bounded concurrency. Use as an async context manager.
+
+    ``transport`` is for tests (``httpx.MockTransport``).
+    """
+
+    def __init__(self, config: EndpointConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self.semaphore = asyncio.Semaphore(config.max_concurrency)
+
+    def __repr__(self) -> str:
+        return f"StreamClient(base_url={self.config.base_url!r}, model={self.config.model!r})"
+
+    async def __aenter__(self) -> StreamClient:
+        c = self.config
+        headers = {"Accept": "text/event-stream"}
+        key = c.resolved_key()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        timeout = httpx.Timeout(connect=c.connect_timeout_s, read=None, write=30.0, pool=None)
+        limits = httpx.Limits(max_connections=c.max_concurrency + 4, max_keepalive_connections=c.max_concurrency)
+        self._client = httpx.AsyncClient(base_url=c.base_url.rstrip("/") + "/", headers=headers, timeout=timeout,
+                                         limits=limits, transport=self._transport)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def request_body(self, prompt: str, *, seed: int, max_tokens: int | None = None,
+                     prefill: str = "") -> dict[str, Any]:
+        """The JSON body for one trace. ``prefill`` continues an earlier, stopped text (resume)."""
+        c = self.config
+        body: dict[str, Any] = {"model": c.model, "stream": True, "n": 1, "seed": int(seed),
+                                "max_tokens": int(max_tokens or c.max_tokens), "temperature": c.temperature,
+                                "top_p": c.top_p, "stream_options": {"include_usage": True}}
+        if c.chat:
+            messages: list[dict[str, str]] = []
+            if c.system_prompt:
+                messages.append({"role": "system", "content": c.system_prompt})
+            messages.append({"role": "user", "content": prompt})
+            if prefill:
+                # continue the assistant's partial message (llama.cpp prefills a trailing assistant
+                # message; vLLM needs the two flags below)
+                messages.append({"role": "assistant", "content": prefill})
+                body["continue_final_message"] = True
+                body["add_generation_prompt"] = False
+            body["messages"] = messages
+            if c.top_logprobs > 0:
+                body["logprobs"] = True
+                body["top_logprobs"] = c.top_logprobs
+        else:
+            body["prompt"] = prompt + prefill
+            if c.top_logprobs > 0:
+                body["logprobs"] = c.top_logprobs
+        body.update(c.extra_body)
+        return body
+
+    async def stream(self, prompt: str, *, seed: int, max_tokens: int | None = None,
+                     prefill: str = "") -> AsyncIterator[TokenChunk | StreamEnd]:
+        """Stream one trace: TokenChunks, then one StreamEnd. See the module docstring for errors."""
+        if self._client is None:
+            raise ClientError("StreamClient used outside 'async with'")
+        c = self.config
+        body = self.request_body(prompt, seed=seed, max_tokens=max_tokens, prefill=prefill)
+        path = "chat/completions" if c.chat else "completions"
+        attempt = 0
+        while True:
+            got_token = False
+            try:
+                async for item in self._one_attempt(path, body):
+                    got_token = got_token or isinstance(item, TokenChunk)
+                    yield item
+                return
+            except (ServerError, _Retryable) as exc:
+                status = exc.status if isinstance(exc, ServerError) else None
+                retryable = isinstance(exc, _Retryable) or status in _RETRY_STATUS
+                if got_token or not retryable or attempt >= c.retries:
+                    if isinstance(exc, _Retryable):
+                        raise exc.as_typed(c.base_url, attempt + 1) from exc.__cause__
+                    raise
+                delay = c.backoff_s * (2 ** attempt) * (0.5 + random.random())
+                log.info("request to %s failed before the first token (%s); retry %d/%d in %.1f s",
+                         c.base_url, exc, attempt + 1, c.retries, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    async def _one_attempt(self, path: str, body: dict[str, Any]) -> AsyncIterator[TokenChunk | StreamEnd]:
+        c = self.config
+        assert self._client is not None
+        loop = asyncio.get_running_loop()
+        got_token = False
+        # Deadlines wrap only the awaits on the network, never a ``yield`` (a timeout spanning a
+        # yield would cancel whatever the consumer is doing at that moment).
+        deadline = loop.time() + c.first_token_timeout_s
+        try:
+            request = self._client.build_request("POST", path, json=body)
+            async with asyncio.timeout_at(deadline):
+                resp = await self._client.send(request, stream=True)
+            try:
+                if resp.status_code != 200:
+                    async with asyncio.timeout_at(deadline):
+                        raw = await resp.aread()
+                    raise ServerError(resp.status_code, _error_message(raw.decode("utf-8", errors="replace")[:300]))
+                parser = SSEParser()
+                finish: FinishReason | None = None
+                usage: int | None = None
+                want_lp = c.top_logprobs > 0
+                lines = resp.aiter_lines()
+                ended = False
+                while not ended:
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            line = await anext(lines)
+                        ev = parser.feed(line)
+                    except StopAsyncIteration:
+                        ev = parser.flush()
+                        ended = True
+                    if ev is None:
+                        continue
+                    if ev.data.strip() == "[DONE]":
+                        yield StreamEnd(finish or FinishReason.UNKNOWN, usage)
+                        return
+                    try:
+                        obj = json.loads(ev.data)
+                    except json.JSONDecodeError as exc:
+                        raise StreamError(f"malformed SSE chunk from {c.base_url} (not JSON): "
+                                          f"{ev.data[:120]!r}") from exc
+                    if not isinstance(obj, Mapping):
+                        raise StreamError(f"malformed SSE chunk from {c.base_url}: expected a JSON object")
+                    chunk, fin, used = parse_chunk(obj, chat=c.chat, want_logprobs=want_lp)
+                    if used is not None:
+                        usage = used
+                    if fin is not None:
+                        finish = fin
+                    if chunk is not None and chunk.n > 0:
+                        got_token = True
+                        deadline = loop.time() + c.stall_timeout_s
+                        yield chunk
+                if finish is None:
+                    raise StreamError(f"stream from {c.base_url} ended without a finish reason or [DONE] "
+                                      "(connection dropped?)")
+                yield StreamEnd(finish, usage)
+            finally:
+                await resp.aclose()
+        except TimeoutError as exc:
+            if got_token:
+                raise RequestTimeout(f"stream from {c.base_url} stalled: no token for {c.stall_timeout_s:g} s"
+                                     ) from exc
+            raise _Retryable("timeout", f"no first token within {c.first_token_timeout_s:g} s") from exc
+        except httpx.ConnectError as exc:
+            raise _Retryable("connect", f"cannot connect: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            if got_token:
+                raise RequestTimeout(f"timeout talking to {c.base_url}: {exc}") from exc
+            raise _Retryable("timeout", str(exc) or type(exc).__name__) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            if got_token:
+                raise StreamError(f"stream from {c.base_url} broke off: {exc or type(exc).__name__}") from exc
+            raise _Retryable("connection", str(exc) or type(exc).__name__) from exc
+
+
+class _Retryable(Exception):
+    """Internal: a failure before the first token that may be retried."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    def as_typed(self, base_url: str, attempts: int) -> ClientError:
+        msg = f"{base_url}: {self} (after {attempts} attempt(s)); is the server running and reachable?"
+        if self.kind == "timeout":
+            return RequestTimeout(msg)
+        return ClientError(msg)
+
+
+def _error_message(text: str) -> str:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return text.strip() or "(empty body)"
+    if isinstance(obj, Mapping):
+        err = obj.get("error", obj)
+        if isinstance(err, Mapping):
+            return str(err.get("message", err))
+        return str(err)
+    return text
