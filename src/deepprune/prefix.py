@@ -13,6 +13,7 @@ A trace that finishes before reaching the truncation point uses its whole text a
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from deepprune.errors import ConfigError
@@ -112,18 +113,50 @@ class PrefixWatcher:
 
     def __init__(self, rule: Truncation) -> None:
         self.rule = rule
+        self._scan: dict[Hashable, tuple[int, int, int | None]] = {}
 
-    def wait(self, n_tokens: int, text: str) -> int:
+    def _markers(self, text: str, key: Hashable | None) -> tuple[int, int | None]:
+        """(markers in ``text``, end offset of the k-th marker or None).
+
+        With a ``key`` (one per growing trace; its text must only grow by appending) the scan
+        resumes after the last marker that cannot change any more (one not touching the end of
+        the text), so following a trace costs time linear in its length; the result is the same
+        as scanning the whole text.
+        """
+        pos, settled, cut = self._scan.get(key, (0, 0, None)) if key is not None else (0, 0, None)
+        count = settled
+        end = len(text)
+        tail = end  # start of the trailing run of word characters: everything before it is final
+        while tail > pos and (text[tail - 1].isalnum() or text[tail - 1] == "_"):
+            tail -= 1
+        settled_cut = cut
+        for m in self.rule._pattern.finditer(text, pos):
+            count += 1
+            if count == self.rule.k:
+                cut = m.end()
+            if m.start() < tail:
+                settled = count
+                settled_cut = cut
+        if key is not None:
+            self._scan[key] = (tail, settled, settled_cut)
+        return count, cut
+
+    def forget(self, key: Hashable) -> None:
+        """Drop the scan state of ``key`` (the trace no longer needs watching)."""
+        self._scan.pop(key, None)
+
+    def wait(self, n_tokens: int, text: str, key: Hashable | None = None) -> int:
         if self.rule.unit == "tokens":
             return max(1, self.rule.k - n_tokens)
-        return max(1, self.rule.k - self.rule.count_markers(text))
+        return max(1, self.rule.k - self._markers(text, key)[0])
 
-    def prefix(self, n_tokens: int, text: str, *, finished: bool = False) -> str | None:
+    def prefix(self, n_tokens: int, text: str, *, finished: bool = False,
+               key: Hashable | None = None) -> str | None:
         if self.rule.unit == "tokens":
             if n_tokens >= self.rule.k or finished:
                 return text
             return None
-        cut = self.rule.cut(text)
+        cut = self._markers(text, key)[1]
         if cut is not None:
             return text[:cut]
         return text if finished else None

@@ -18,3 +18,101 @@ def _oracle(params: dict[str, str]) -> StrategyFactory:
     prefix = take(params, "prefix", str, "words:25")
     OracleStrategy(prefix)  # validate now, not per problem
     return lambda: OracleStrategy(prefix)
+
+
+# ---------------------------------------------------------------- strategies of issue 4
+def _opt_int(raw: str) -> int | None:
+    return None if raw.strip().lower() in ("none", "0", "inf", "") else int(raw)
+
+
+def _bool(raw: str) -> bool:
+    v = raw.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+@register("deepprune", "judge clustering at the prefix, redundant traces stopped: judge=lexical,tau=0.5,p=1,"
+                       "kmax=32,vote=representatives|largest,k2=20,k3=10,prefix=words:25")
+def _deepprune(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.judges.registry import make_judge
+    from deepprune.prefix import Truncation
+    from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
+
+    cfg = DeepPruneConfig(
+        tau=take(params, "tau", float, 0.5),
+        p=take(params, "p", int, 1),
+        kmax=take(params, "kmax", _opt_int, 32),
+        vote=take(params, "vote", str, "representatives"),
+        k2=take(params, "k2", int, 20),
+        k3=take(params, "k3", int, 10),
+        prefix=Truncation.parse(take(params, "prefix", str, "words:25")),
+    )
+    judge = make_judge(take(params, "judge", str, "lexical"), params)
+    return lambda: DeepPruneStrategy(judge, cfg)
+
+
+@register("deepconf", "offline DeepConf: all K finish, keep the top keep=0.9 by score=lowest|bottom10|mean|tail, "
+                      "confidence-weighted vote (needs confidences)")
+def _deepconf(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.deepconf import DeepConfOffline, DeepConfOfflineConfig
+
+    cfg = DeepConfOfflineConfig(
+        score=take(params, "score", str, "lowest"),
+        keep=take(params, "keep", float, 0.9),
+        weighted=take(params, "weighted", _bool, True),
+        window=take(params, "window", int, 2048),
+    )
+    return lambda: DeepConfOffline(cfg)
+
+
+def _deepconf_online(params: dict[str, str], keep: float, name: str) -> StrategyFactory:
+    from deepprune.strategies.deepconf import DeepConfOnline, DeepConfOnlineConfig
+
+    cfg = DeepConfOnlineConfig(
+        keep=take(params, "keep", float, keep),
+        warmup=take(params, "warmup", int, 16),
+        window=take(params, "window", int, 2048),
+        consensus=take(params, "consensus", float, 0.95),
+        parallel=take(params, "parallel", int, 16),
+    )
+
+    def factory() -> DeepConfOnline:
+        s = DeepConfOnline(cfg)
+        s.name = name
+        return s
+
+    return factory
+
+
+@register("deepconf-low", "online DeepConf keeping the top 10% of warm-up confidence (warmup=16, window=2048, "
+                          "consensus=0.95, parallel=16; needs confidences)")
+def _deepconf_low(params: dict[str, str]) -> StrategyFactory:
+    return _deepconf_online(params, 0.1, "deepconf-low")
+
+
+@register("deepconf-high", "online DeepConf keeping the top 90% of warm-up confidence (needs confidences)")
+def _deepconf_high(params: dict[str, str]) -> StrategyFactory:
+    return _deepconf_online(params, 0.9, "deepconf-high")
+
+
+@register("esc", "early-stopping self-consistency: windows of w=5 traces, stop at a unanimous window")
+def _esc(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.esc import EarlyStoppingSC
+
+    w = take(params, "w", int, 5)
+    EarlyStoppingSC(w)
+    return lambda: EarlyStoppingSC(w)
+
+
+@register("adaptive", "adaptive-consistency: sample until the Beta test settles the leader "
+                      "(threshold=0.95, parallel=1)")
+def _adaptive(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.adaptive import AdaptiveConsistency
+
+    threshold = take(params, "threshold", float, 0.95)
+    parallel = take(params, "parallel", int, 1)
+    AdaptiveConsistency(threshold, parallel)
+    return lambda: AdaptiveConsistency(threshold, parallel)

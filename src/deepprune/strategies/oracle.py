@@ -75,9 +75,10 @@ class OracleStrategy(Strategy):
         if isinstance(event, TraceProgress):
             if tid in self._decided:
                 return ()
-            if self._watcher.prefix(event.n_tokens, event.text) is not None:
+            if self._watcher.prefix(event.n_tokens, event.text, key=tid) is not None:
+                self._watcher.forget(tid)
                 return self._decide(tid)
-            self._wait[tid] = self._watcher.wait(event.n_tokens, event.text)
+            self._wait[tid] = self._watcher.wait(event.n_tokens, event.text, key=tid)
             return ()
         if isinstance(event, TraceFinished):
             actions: Sequence[Action] = ()

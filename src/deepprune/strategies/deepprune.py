@@ -1,0 +1,264 @@
+"""DeepPrune: greedy clustering of partial traces by a judge, pruning, vote.
+
+Arxiv 2510.08483 ("Parallel Scaling without Inter-trace Redundancy"), online part. All K traces
+are launched in parallel. When a trace's prefix reaches the truncation point
+(:mod:`deepprune.prefix`, default ``words:25``) it is compared with the clusters formed so far:
+
+* ``sim(t, c)`` = mean judge probability P(same final answer) between ``t`` and the first ``p``
+  members of cluster ``c`` (``p = 1``: the cluster's representative, the trace that opened it).
+  The pairs for all clusters go to the judge in **one batch** per trace (greedy clustering is
+  sequential: a trace's clusters depend on the traces before it, so that is the batch the
+  clustering allows).
+* If ``max sim > tau`` the trace joins the most similar cluster (ties: the older cluster) and
+  **its generation stops at once**; otherwise it opens a new cluster and keeps generating.
+* At the cap (``kmax`` clusters, documented choice of the open detail) a trace that would open a
+  new cluster joins the most similar one and stops.
+* A trace that finishes before reaching the truncation point is clustered at its end with its
+  whole text as prefix (its tokens are already spent: it is not stopped).
+
+Final answer (both published descriptions, by name):
+
+``vote=representatives`` (default)
+    Every cluster's representative finishes; its answer votes with the weight of its cluster's
+    size, so frequency information is kept. With a perfect judge this is exactly the ``oracle``
+    row (same prefix rule).
+``vote=largest``
+    Once every trace is clustered, the running representatives of the other clusters are
+    stopped, and the largest cluster (ties: the older) lets its first ``k2`` members (join order)
+    finish: the stopped ones are **resumed** from where they stopped (replay: the recorded
+    continuation, no token charged twice; live: the source continues the stopped text). The
+    finished traces of that cluster vote (unweighted). If every cluster is a singleton, ``k3``
+    traces finish: those already finished first, then running ones drawn at random (seeded);
+    the rest are stopped; the finished ones vote.
+
+If the voters give no answer (e.g. a representative ended without one), the answer is a plain
+majority vote over every finished trace. Judge calls (pairs scored) and judge input tokens
+(:func:`~deepprune.judges.base.pair_tokens`) are counted in the Decision, apart from generated
+tokens. With a judge that never says "same" (``judge=constant``) and ``kmax >= K``,
+``vote=representatives`` is exactly cons@K.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deepprune.errors import ConfigError
+from deepprune.judges.base import Judge, Pair, pair_tokens
+from deepprune.prefix import PrefixWatcher, Truncation
+from deepprune.strategies.base import (
+    Action,
+    Decision,
+    Event,
+    Launch,
+    Resume,
+    RunContext,
+    Stop,
+    Strategy,
+    TraceFailed,
+    TraceFinished,
+    TraceProgress,
+)
+from deepprune.voting import majority_vote
+
+__all__ = ["VOTES", "DeepPruneConfig", "DeepPruneStrategy"]
+
+VOTES = ("representatives", "largest")
+
+
+@dataclass(frozen=True)
+class DeepPruneConfig:
+    """Parameters of :class:`DeepPruneStrategy` (validated on construction)."""
+
+    tau: float = 0.5
+    """Join a cluster when the mean judge probability is strictly above ``tau``; lower = fewer
+    tokens, less diversity."""
+    p: int = 1
+    """Members of each cluster a new trace is compared with (the first ``p``; 1 = representative)."""
+    kmax: int | None = 32
+    """Most clusters (None = unbounded). At the cap a trace joins its most similar cluster."""
+    vote: str = "representatives"
+    """``representatives`` (weighted by cluster size) or ``largest`` (see the module docstring)."""
+    k2: int = 20
+    """``vote=largest``: traces of the largest cluster that finish."""
+    k3: int = 10
+    """``vote=largest``: traces that finish when every cluster is a singleton."""
+    prefix: Truncation = field(default_factory=Truncation)
+    """Where a trace's prefix ends (``words:25`` or ``tokens:N``)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.tau <= 1.0:
+            raise ConfigError("tau", self.tau, "in [0, 1]")
+        if self.p < 1:
+            raise ConfigError("p", self.p, "a positive integer")
+        if self.kmax is not None and self.kmax < 1:
+            raise ConfigError("kmax", self.kmax, "a positive integer or 'none'")
+        if self.vote not in VOTES:
+            raise ConfigError("vote", self.vote, " or ".join(VOTES))
+        if self.k2 < 1 or self.k3 < 1:
+            raise ConfigError("k2/k3", (self.k2, self.k3), "positive integers")
+
+
+class DeepPruneStrategy(Strategy):
+    """Greedy judge clustering with pruning (see the module docstring).
+
+    ``judge`` is shared across problems (built once); the strategy holds per-problem state.
+    """
+
+    name = "deepprune"
+
+    def __init__(self, judge: Judge, config: DeepPruneConfig | None = None) -> None:
+        self.judge = judge
+        self.cfg = config or DeepPruneConfig()
+        self._watcher = PrefixWatcher(self.cfg.prefix)
+        self._ctx: RunContext | None = None
+        self._k = 0
+        self._prefix: dict[int, str] = {}
+        self._cluster_of: dict[int, int] = {}
+        self._clusters: list[list[int]] = []
+        self._wait: dict[int, int] = {}
+        self._finished: dict[int, str | None] = {}
+        self._finish_order: list[int] = []
+        self._failed: set[int] = set()
+        self._running: set[int] = set()
+        self._stopped: set[int] = set()
+        self._final: list[int] | None = None  # vote=largest: the traces chosen to finish
+        self._largest: int | None = None
+        self.judge_calls = 0
+        self.judge_tokens = 0
+
+    # ------------------------------------------------------------------ protocol
+    def start(self, ctx: RunContext) -> Sequence[Action]:
+        self._ctx = ctx
+        self._k = ctx.budget
+        self._running = set(range(ctx.budget))
+        return [Launch(ctx.budget)]
+
+    def watch(self, trace_id: int) -> int | None:
+        if trace_id in self._cluster_of or trace_id in self._finished:
+            return None
+        return self._wait.get(trace_id, self._watcher.wait(0, ""))
+
+    def on_event(self, event: Event) -> Sequence[Action]:
+        tid = event.trace_id
+        actions: list[Action] = []
+        if isinstance(event, TraceProgress):
+            if tid in self._cluster_of:
+                return ()
+            prefix = self._watcher.prefix(event.n_tokens, event.text, key=tid)
+            if prefix is None:
+                self._wait[tid] = self._watcher.wait(event.n_tokens, event.text, key=tid)
+                return ()
+            actions.extend(self._assign(tid, prefix, finished=False))
+        elif isinstance(event, TraceFinished):
+            self._running.discard(tid)
+            self._finished[tid] = event.answer
+            self._finish_order.append(tid)
+            if tid not in self._cluster_of:
+                prefix = self._watcher.prefix(event.n_tokens, event.text, finished=True, key=tid) or ""
+                actions.extend(self._assign(tid, prefix, finished=True))
+        elif isinstance(event, TraceFailed):
+            self._running.discard(tid)
+            self._failed.add(tid)
+        actions.extend(self._maybe_finalize())
+        return actions
+
+    def result(self) -> Decision:
+        assert self._ctx is not None
+        kind = self._ctx.problem.kind
+        if self.cfg.vote == "representatives":
+            size = {c[0]: len(c) for c in self._clusters}
+            voters = [t for t in self._finish_order if t in size]
+            vote = majority_vote([self._finished[t] for t in voters], [float(size[t]) for t in voters], kind=kind)
+        else:
+            chosen = set(self._final) if self._final is not None else set(self._finished)
+            voters = [t for t in self._finish_order if t in chosen]
+            vote = majority_vote([self._finished[t] for t in voters], kind=kind)
+        answer = vote.answer
+        fallback = False
+        if answer is None and self._finished:
+            answer = majority_vote([self._finished[t] for t in self._finish_order], kind=kind).answer
+            fallback = answer is not None
+        sizes = sorted((len(c) for c in self._clusters), reverse=True)
+        return Decision(
+            answer,
+            judge_calls=self.judge_calls,
+            judge_tokens=self.judge_tokens,
+            info={"clusters": len(self._clusters), "cluster_sizes": sizes[:10], "voters": len(voters),
+                  "fallback_vote": fallback},
+        )
+
+    # ------------------------------------------------------------------ clustering
+    def _assign(self, tid: int, prefix: str, *, finished: bool) -> list[Action]:
+        assert self._ctx is not None
+        self._prefix[tid] = prefix
+        self._watcher.forget(tid)
+        self._wait.pop(tid, None)
+        if not self._clusters:
+            return self._open(tid)
+        pairs: list[Pair] = []
+        owner: list[int] = []
+        for ci, members in enumerate(self._clusters):
+            for m in members[: self.cfg.p]:
+                pairs.append(Pair(prefix, self._prefix[m], ids=(tid, m), context=self._ctx))
+                owner.append(ci)
+        probs = np.asarray(self.judge.predict_proba(pairs), dtype=np.float64)
+        if probs.shape != (len(pairs),):
+            raise ConfigError("judge output shape", probs.shape, f"({len(pairs)},)")
+        self.judge_calls += len(pairs)
+        self.judge_tokens += sum(pair_tokens(pr) for pr in pairs)
+        sims = np.bincount(owner, weights=probs, minlength=len(self._clusters)) / np.maximum(
+            1, np.bincount(owner, minlength=len(self._clusters)))
+        best = int(np.argmax(sims))  # first maximum: the older cluster wins ties
+        at_cap = self.cfg.kmax is not None and len(self._clusters) >= self.cfg.kmax
+        if sims[best] > self.cfg.tau or at_cap:
+            self._clusters[best].append(tid)
+            self._cluster_of[tid] = best
+            if finished:
+                return []
+            self._running.discard(tid)
+            self._stopped.add(tid)
+            return [Stop(tid)]
+        return self._open(tid)
+
+    def _open(self, tid: int) -> list[Action]:
+        self._cluster_of[tid] = len(self._clusters)
+        self._clusters.append([tid])
+        return []
+
+    # ------------------------------------------------------------------ vote=largest
+    def _maybe_finalize(self) -> list[Action]:
+        if self.cfg.vote != "largest" or self._final is not None:
+            return []
+        if len(self._cluster_of) + len(self._failed - set(self._cluster_of)) < self._k:
+            return []
+        actions: list[Action] = []
+        if not self._clusters:
+            self._final = []
+            return actions
+        if len(self._clusters) > 1 and all(len(c) == 1 for c in self._clusters):
+            done = list(self._finish_order)
+            running = sorted(self._running)
+            assert self._ctx is not None
+            rng = np.random.default_rng([self._ctx.seed, 3])
+            extra = max(0, self.cfg.k3 - len(done))
+            picked = [running[i] for i in sorted(rng.permutation(len(running))[:extra])] if running else []
+            self._final = done + picked
+        else:
+            sizes = [len(c) for c in self._clusters]
+            self._largest = int(np.argmax(sizes))
+            members = self._clusters[self._largest]
+            self._final = members[: self.cfg.k2] + [m for m in members[self.cfg.k2:] if m in self._finished]
+        chosen = set(self._final)
+        for t in sorted(self._running - chosen):
+            actions.append(Stop(t))
+            self._running.discard(t)
+            self._stopped.add(t)
+        for t in self._final:
+            if t in self._stopped:
+                actions.append(Resume(t))
+                self._stopped.discard(t)
+                self._running.add(t)
+        return actions
