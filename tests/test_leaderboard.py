@@ -249,8 +249,8 @@ def test_markdown_renders_the_same_table(tmp_path: Path) -> None:
     assert esc == "| `esc` <sup>[2]</sup> | 0.256 <u>90.0%</u> | — |"
     assert "| `oracle` (bound) <sup>[3]</sup> | 0.0640 95.0% | — |" in lines
     assert "### Reported in paper (not measured here)" in md
-    assert "| `DeepPrune` [deepprune] | **0.42** 86.7% |" in md
-    assert md.index("### Measured") < md.index("`esc`") < md.index("### Reported") < md.index("`DeepPrune`")
+    assert "| DeepPrune [deepprune] | **0.42** 86.7% |" in md
+    assert md.index("### Measured") < md.index("`esc`") < md.index("### Reported") < md.index("| DeepPrune")
 
 
 # --- CLI and real data ----------------------------------------------------------------------

@@ -851,7 +851,7 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
     out = ["| " + " | ".join(_md_cell(h) for h in head) + " |",
            "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
     for row in table.rows:
-        label = f"`{row.label}`"
+        label = f"`{row.label}`" if table.kind == "measured" else row.label
         if row.bound:
             label += " (bound)"
         if row.citation:
