@@ -300,3 +300,11 @@ def test_columns_of_one_model_sit_together_and_command_refs_compress(tmp_path: P
     assert '<sup>[1–3]</sup>' in page and "<sup>[2]" not in page
     md = lb._md_table(t, cmds, refs=True)
     assert md[2].startswith("| `x` <sup>[1–3]</sup> |")
+
+
+def test_failures_and_judge_cost_are_shown(tmp_path: Path) -> None:
+    rows = [row("cons"), row("deepprune", judge_calls=123.0, judge_tokens=4567.0, errors=2)]
+    board = lb.build_leaderboard(lb.load_results([write(tmp_path, rows)]))
+    page, md = lb.render_html(board), lb.render_markdown(board)
+    assert "+123 judge calls" in page and "2 problem(s) failed" in page and "4,567 judge tokens" in page
+    assert "+123 judge calls (2 failed)" in md

@@ -720,6 +720,8 @@ def _html_table(table: Table, tid: str, commands: Sequence[str]) -> str:
                 extra += f'<span class="vs">{-100 * c.reduction:+.1f}% vs cons</span>'
             if c.judge_calls:
                 extra += f'<span class="judge">+{c.judge_calls:,.0f} judge calls</span>'
+            if c.errors:
+                extra += f'<span class="judge">{c.errors} problem(s) failed</span>'
             out.append(f'<td class="tok" data-v="{tv}" title="{tip}">{tok}{extra}</td>'
                        f'<td class="acc" data-v="{av}" title="{tip}">{acc}'
                        f'{_pm(None if c.accuracy_std is None else 100 * c.accuracy_std, ".1f")}</td>')
@@ -872,6 +874,8 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
             s = f"{tok} {acc}"
             if c.judge_calls:
                 s += f" +{c.judge_calls:,.0f} judge calls"
+            if c.errors:
+                s += f" ({c.errors} failed)"
             cells.append(_md_cell(s))
         out.append("| " + " | ".join(cells) + " |")
     return out
