@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from deepprune.errors import DataError
+from deepprune.errors import DataError, StrategyError
 from deepprune.runner import run
 from deepprune.sources.replay import ReplaySource
 from deepprune.strategies.registry import StrategySpec, build
@@ -56,6 +56,9 @@ class BenchRow:
     params: dict[str, str] = field(default_factory=dict)
     errors: int = 0
     """Problems that failed (with raise_on_error=False)."""
+    not_applicable: str | None = None
+    """Why the strategy cannot run on this dataset (e.g. DeepConf without confidences); the
+    row's figures are then nan / 0 and tables show "n/a"."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +105,7 @@ def bench(
         problems = list(ts.problems)
         k_mean = statistics.fmean(len(ts.traces_of(p.id)) for p in problems) if problems else 0.0
         per_spec: dict[str, tuple[list[float], list[float], list[list[ProblemResult]]]] = {}
+        not_applicable: dict[str, str] = {}
         for spec in specs:
             factory = build(spec)
             accs: list[float] = []
@@ -117,8 +121,14 @@ def bench(
                     if per_problem is not None:
                         per_problem(_ds, _label, _r, res)
 
-                results = asyncio.run(run(factory, source, problems, budget=k, seed=seed + r,
-                                          raise_on_error=raise_on_error, on_result=done))
+                try:
+                    results = asyncio.run(run(factory, source, problems, budget=k, seed=seed + r,
+                                              raise_on_error=raise_on_error, on_result=done))
+                except StrategyError as exc:
+                    # the strategy cannot run on this data at all (e.g. no confidences): one n/a row
+                    log.warning("%s on %s: n/a (%s)", spec.label, ts.name, exc)
+                    not_applicable[spec.label] = str(exc)
+                    break
                 graded = [x.correct for x in results if x.correct is not None]
                 accs.append(sum(graded) / len(graded) if graded else float("nan"))
                 toks.append(float(sum(x.tokens for x in results)))
@@ -130,6 +140,16 @@ def bench(
                 cons_tokens = statistics.fmean(toks)
                 break
         for spec in specs:
+            if spec.label in not_applicable:
+                rows.append(BenchRow(
+                    dataset=ts.name, strategy=spec.label, accuracy=float("nan"), accuracy_std=0.0,
+                    tokens=float("nan"), tokens_std=0.0, tokens_per_problem=float("nan"), reduction=None,
+                    problems=len(problems), traces_per_problem=k_mean, orderings=orderings,
+                    judge_calls=0.0, judge_tokens=0.0, traces_finished=0.0, traces_stopped=0.0,
+                    leaderboard_tokens_1e8=float("nan"), model=ts.header.get("model"),
+                    token_count=ts.header.get("token_count"), params=dict(spec.params),
+                    not_applicable=not_applicable[spec.label]))
+                continue
             accs, toks, runs = per_spec[spec.label]
             mean_tokens = statistics.fmean(toks)
             n = len(problems)

@@ -14,6 +14,8 @@ _HEAD = ["strategy", "accuracy", "tokens (total)", "tokens/problem", "vs cons", 
 
 
 def _cells(r: BenchRow) -> list[str]:
+    if r.not_applicable:
+        return [r.strategy, "n/a", "—", "—", "—", "—", "—", "n/a"]
     acc = f"{100 * r.accuracy:.1f}%"
     if r.accuracy_std:
         acc += f" ± {100 * r.accuracy_std:.1f}"
@@ -38,6 +40,7 @@ def text_table(rows: Sequence[BenchRow]) -> str:
                                  enumerate(zip(row, widths, strict=True))))
             if j == 0:
                 out.append("  ".join("-" * w for w in widths))
+        out.extend(f"  n/a {r.strategy}: {r.not_applicable}" for r in sub if r.not_applicable)
         out.append("")
     return "\n".join(out)
 
@@ -53,6 +56,7 @@ def markdown_table(rows: Sequence[BenchRow]) -> str:
         out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(_HEAD))) + "|")
         for r in sub:
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |")
+        out.extend(f"\nn/a {r.strategy}: {r.not_applicable}" for r in sub if r.not_applicable)
         out.append("")
     return "\n".join(out)
 
@@ -68,7 +72,7 @@ def plot_pareto(rows: Sequence[BenchRow], path: str | Path) -> Path:
     datasets = list(dict.fromkeys(r.dataset for r in rows))
     fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.5), squeeze=False)
     for ax, ds in zip(axes[0], datasets, strict=True):
-        sub = [r for r in rows if r.dataset == ds]
+        sub = [r for r in rows if r.dataset == ds and not r.not_applicable]
         by_name: dict[str, list[BenchRow]] = {}
         for r in sub:
             by_name.setdefault(r.strategy.split(":")[0], []).append(r)
