@@ -9,15 +9,18 @@ SHARED=${SHARED:-../shared/data}
 OUT=${OUT:-${DEEPPRUNE_CACHE:-$HOME/.cache/deepprune}/collect/default.jsonl}
 PORT=${PORT:-8077}
 NP=${NP:-8}
-THREADS=${THREADS:-1}
+THREADS=${THREADS:-2}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$(dirname "$OUT")"
-# The server runs niced -10 (when permitted) so that other work on a shared machine slows it less.
-nice -n -10 "$PY" -m deepprune local-server --port "$PORT" --parallel "$NP" --ctx $((NP * 1536)) \
+"$PY" -m deepprune local-server --port "$PORT" --parallel "$NP" --ctx $((NP * 1536)) \
     --threads "$THREADS" --log "$(dirname "$OUT")/server.log" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
 until curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; do sleep 1; kill -0 $SERVER; done
+# On a shared Linux machine with scheduler autogroups, give the server's group priority (optional).
+if [ -n "${AUTOGROUP_NICE:-}" ]; then
+  for pid in $(pgrep -f "llama-server .*--port $PORT"); do echo "$AUTOGROUP_NICE" > "/proc/$pid/autogroup" || true; done
+fi
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
   if "$PY" -m deepprune -v collect --base-url "http://127.0.0.1:$PORT/v1" --model qwen2.5-coder-0.5b-instruct \
       --problems "$SHARED/benchmarks/math500.jsonl" --problems "$SHARED/benchmarks/gsm8k_test.jsonl" \

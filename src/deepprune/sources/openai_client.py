@@ -221,14 +221,17 @@ def parse_chunk(payload: Mapping[str, Any], *, chat: bool, want_logprobs: bool) 
 class StreamClient:
     """Streams completions with bounded concurrency. Use as an async context manager.
 
-    ``transport`` is for tests (``httpx.MockTransport``).
+    ``transport`` is for tests (``httpx.MockTransport``). ``semaphore`` bounds the open streams
+    (callers hold it around :meth:`stream`; default: a new one of ``config.max_concurrency``),
+    pass one to share the bound between clients.
     """
 
-    def __init__(self, config: EndpointConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, config: EndpointConfig, *, transport: httpx.AsyncBaseTransport | None = None,
+                 semaphore: asyncio.Semaphore | None = None) -> None:
         self.config = config
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self.semaphore = asyncio.Semaphore(config.max_concurrency)
+        self.semaphore = semaphore or asyncio.Semaphore(config.max_concurrency)
 
     def __repr__(self) -> str:
         return f"StreamClient(base_url={self.config.base_url!r}, model={self.config.model!r})"

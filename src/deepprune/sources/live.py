@@ -1,0 +1,261 @@
+"""LiveSource: traces sampled from a real OpenAI-compatible server, one streaming request each.
+
+It implements the same :class:`~deepprune.sources.base.TraceSource` /
+:class:`~deepprune.sources.base.ProblemSession` protocol as the replay source, so the runner and
+every strategy run unchanged.
+
+* **launch** starts one streaming request (``n=1``) with the trace's own seed,
+  :func:`deepprune.collect.trace_seed` ``(seed, problem.id, trace_id)``: the same samples
+  ``deepprune collect --seed`` records, on a server that honours seeds. At most
+  ``config.max_concurrency`` streams are open at once (over all sessions of the source); a
+  launched trace waits for a free stream.
+* **tokens**: every token received is counted (``generated()``), with its DeepConf confidence
+  when the server sends top-k logprobs. Progress events are delivered only when the strategy's
+  ``watch`` asked for them (after at least that many more tokens), never more often.
+* **stop** cancels the trace's task, which closes its HTTP stream: the server sees the client
+  go away and stops generating (llama.cpp logs "cancel task"; vLLM aborts the request). The
+  trace costs the tokens received until then.
+* **resume** sends a *new* request that continues the stopped text: chat requests end with the
+  partial text as an assistant message (``continue_final_message``; llama.cpp prefills a
+  trailing assistant message), plain completions append it to the prompt. It gets a fresh seed,
+  and ``max_tokens`` minus the tokens already generated. Tokens are never charged twice.
+* **failure**: a trace whose stream fails after retries (server down, 5xx, broken or stalled
+  stream, malformed chunk) yields a :class:`~deepprune.strategies.base.TraceFailed` event with
+  the tokens it had produced; the problem carries on with the other traces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+
+from deepprune.answers import extract_answer
+from deepprune.collect import trace_seed
+from deepprune.errors import ClientError, StrategyError
+from deepprune.sources.base import WatchFn
+from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
+from deepprune.strategies.base import Event, TraceFailed, TraceFinished, TraceProgress
+from deepprune.types import FinishReason, Problem
+
+__all__ = ["LiveSession", "LiveSource"]
+
+log = logging.getLogger(__name__)
+
+_RUNNING, _STOPPED, _FINISHED, _FAILED = 0, 1, 2, 3
+_PROGRESS, _END, _ERROR = 0, 1, 2
+
+
+@dataclass(slots=True)
+class _LiveTrace:
+    status: int = _RUNNING
+    parts: list[str] = field(default_factory=list)
+    n: int = 0
+    confs: list[float] | None = None
+    delivered_confs: int = 0
+    notify_at: int | None = None
+    pending: bool = False
+    task: asyncio.Task[None] | None = None
+    version: int = 0
+    segments: int = 0
+    finish_reason: FinishReason = FinishReason.UNKNOWN
+    error: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class LiveSession:
+    """One problem's live traces. See the module docstring."""
+
+    def __init__(self, client: StreamClient, problem: Problem, seed: int) -> None:
+        self._client = client
+        self.problem = problem
+        self.seed = seed
+        self.capacity: int | None = None
+        self.has_confidence = client.config.top_logprobs > 0
+        self._traces: dict[int, _LiveTrace] = {}
+        self._queue: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
+        self._watch: WatchFn = lambda _tid: None
+
+    # ------------------------------------------------------------------ protocol
+    def set_watch(self, watch: WatchFn) -> None:
+        self._watch = watch
+
+    def supports_peek(self) -> bool:
+        return False
+
+    def peek_answer(self, trace_id: int) -> str | None:
+        raise StrategyError("peek_answer is a replay-only simulation aid; a live source cannot know "
+                            "a trace's answer before it is generated")
+
+    async def launch(self, trace_id: int) -> None:
+        if trace_id in self._traces:
+            raise StrategyError(f"trace {trace_id} launched twice")
+        st = _LiveTrace(confs=[] if self.has_confidence else None)
+        self._traces[trace_id] = st
+        self._start(trace_id, st, prefill="")
+
+    async def stop(self, trace_id: int) -> None:
+        st = self._traces.get(trace_id)
+        if st is None or st.status != _RUNNING:
+            return
+        st.status = _STOPPED
+        st.version += 1
+        await self._cancel(st)
+
+    async def resume(self, trace_id: int) -> None:
+        st = self._traces.get(trace_id)
+        if st is None or st.status != _STOPPED:
+            return
+        st.status = _RUNNING
+        st.version += 1
+        st.pending = False
+        self._start(trace_id, st, prefill=st.text)
+
+    async def next_event(self) -> Event | None:
+        while any(st.status == _RUNNING for st in self._traces.values()):
+            tid, version, kind = await self._queue.get()
+            st = self._traces[tid]
+            if st.version != version or st.status != _RUNNING:
+                continue  # from a stopped segment
+            if kind == _PROGRESS:
+                st.pending = False
+                ev: Event = TraceProgress(tid, st.n, st.text, self._new_confs(st))
+                self._arm(tid, st)
+                return ev
+            if kind == _END:
+                st.status = _FINISHED
+                confs = tuple(st.confs) if st.confs is not None and len(st.confs) == st.n else None
+                text = st.text
+                return TraceFinished(tid, st.n, text, extract_answer(text, self.problem.kind),
+                                     st.finish_reason, confs)
+            st.status = _FAILED
+            return TraceFailed(tid, st.n, st.error)
+        return None
+
+    def generated(self, trace_id: int) -> int:
+        st = self._traces.get(trace_id)
+        return 0 if st is None else st.n
+
+    def running(self) -> list[int]:
+        return [tid for tid, st in self._traces.items() if st.status == _RUNNING]
+
+    # ------------------------------------------------------------------ internals
+    def _new_confs(self, st: _LiveTrace) -> tuple[float, ...] | None:
+        if st.confs is None:
+            return None
+        new = tuple(st.confs[st.delivered_confs:])
+        st.delivered_confs = len(st.confs)
+        return new
+
+    def _arm(self, tid: int, st: _LiveTrace) -> None:
+        want = self._watch(tid)
+        st.notify_at = None if want is None else st.n + max(1, int(want))
+        if st.notify_at is not None and st.n >= st.notify_at:  # pragma: no cover - max(1, .) guards
+            self._post(tid, st, _PROGRESS)
+
+    def _post(self, tid: int, st: _LiveTrace, kind: int) -> None:
+        if kind == _PROGRESS:
+            if st.pending:
+                return
+            st.pending = True
+        self._queue.put_nowait((tid, st.version, kind))
+
+    def _start(self, tid: int, st: _LiveTrace, prefill: str) -> None:
+        self._arm(tid, st)
+        st.segments += 1
+        seed = trace_seed(self.seed, self.problem.id if st.segments == 1 else
+                          f"{self.problem.id}#resume{st.segments - 1}", tid)
+        st.task = asyncio.create_task(self._run(tid, st, st.version, seed, prefill),
+                                      name=f"deepprune-trace-{self.problem.id}-{tid}")
+
+    async def _run(self, tid: int, st: _LiveTrace, version: int, seed: int, prefill: str) -> None:
+        cfg = self._client.config
+        remaining = cfg.max_tokens - st.n
+        try:
+            if remaining <= 0:
+                st.finish_reason = FinishReason.LENGTH
+                self._post(tid, st, _END)
+                return
+            async with self._client.semaphore:
+                end: StreamEnd | None = None
+                async for item in self._client.stream(self.problem.question, seed=seed, max_tokens=remaining,
+                                                      prefill=prefill):
+                    if st.version != version:
+                        return
+                    if isinstance(item, TokenChunk):
+                        st.parts.append(item.text)
+                        st.n += item.n
+                        if st.confs is not None:
+                            st.confs.extend(item.confs or (0.0,) * item.n)
+                        if st.notify_at is not None and st.n >= st.notify_at:
+                            self._post(tid, st, _PROGRESS)
+                    else:
+                        end = item
+            if end is not None:
+                if end.completion_tokens is not None and st.confs is None and st.segments == 1:
+                    st.n = max(st.n, end.completion_tokens)  # server's own count, when it differs
+                st.finish_reason = end.finish_reason
+            self._post(tid, st, _END)
+        except ClientError as exc:
+            log.warning("trace %s#%d failed after %d tokens: %s", self.problem.id, tid, st.n, exc)
+            st.error = str(exc)
+            self._post(tid, st, _ERROR)
+
+    @staticmethod
+    async def _cancel(st: _LiveTrace) -> None:
+        task = st.task
+        st.task = None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def aclose(self) -> None:
+        """Cancel every trace still streaming (closes their connections)."""
+        for st in self._traces.values():
+            if st.status == _RUNNING:
+                st.status = _STOPPED
+                st.version += 1
+            await self._cancel(st)
+
+
+class LiveSource:
+    """A :class:`~deepprune.sources.base.TraceSource` backed by an OpenAI-compatible server.
+
+    One HTTP client and one concurrency bound (``config.max_concurrency`` open streams) are
+    shared by all sessions opened inside one event loop. ``transport`` is for tests.
+    """
+
+    def __init__(self, config: EndpointConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self._transport = transport
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"LiveSource(base_url={self.config.base_url!r}, model={self.config.model!r})"
+
+    def _shared_semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._loop is not loop:
+            self._semaphore = asyncio.Semaphore(self.config.max_concurrency)
+            self._loop = loop
+        return self._semaphore
+
+    @asynccontextmanager
+    async def session(self, problem: Problem, *, seed: int = 0) -> AsyncIterator[LiveSession]:
+        async with StreamClient(self.config, transport=self._transport,
+                                semaphore=self._shared_semaphore()) as client:
+            sess = LiveSession(client, problem, seed)
+            try:
+                yield sess
+            finally:
+                await sess.aclose()
