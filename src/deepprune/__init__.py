@@ -14,7 +14,10 @@ from __future__ import annotations
 from deepprune.answers import answers_equal, canonical_key, extract_answer
 from deepprune.bench import BenchRow, bench
 from deepprune.formats import load_problems, load_traces, read_traces, write_traces
+from deepprune.localserver import LocalServer, LocalServerConfig
 from deepprune.runner import run, run_sync
+from deepprune.sources.live import LiveSource
+from deepprune.sources.openai_client import EndpointConfig
 from deepprune.sources.replay import ReplaySource
 from deepprune.strategies.base import Strategy
 from deepprune.strategies.registry import build as build_strategy
@@ -26,6 +29,10 @@ __version__ = "0.1.0"
 __all__ = [
     "AnswerKind",
     "BenchRow",
+    "EndpointConfig",
+    "LiveSource",
+    "LocalServer",
+    "LocalServerConfig",
     "Problem",
     "ProblemResult",
     "ReplaySource",

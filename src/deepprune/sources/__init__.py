@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from deepprune.sources.base import ProblemSession, TraceSource
+from deepprune.sources.live import LiveSession, LiveSource
 from deepprune.sources.replay import ReplaySession, ReplaySource
 
-__all__ = ["ProblemSession", "ReplaySession", "ReplaySource", "TraceSource"]
+__all__ = ["LiveSession", "LiveSource", "ProblemSession", "ReplaySession", "ReplaySource", "TraceSource"]
