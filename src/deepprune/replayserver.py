@@ -18,13 +18,16 @@ prompt contains (so a client that wraps the question in a template still matches
 matches nothing gets HTTP 404 with a message saying what to send.
 
 **Which trace.** ``assign="seed"``: a request's ``seed`` picks the recorded trace with that seed;
-a seed no trace was recorded with is given the problem's next trace not yet given to another
-seed (in recorded order, wrapping around when all are taken) and keeps it: the same seed always
-gets the same trace, distinct seeds get distinct traces while there are enough;
-``"round-robin"``: the problem's traces in recorded order, one per
-request, wrapping around; ``"auto"`` (default): by seed when the request carries one, otherwise
-round-robin. Requests never receive more tokens than ``max_tokens`` (then ``finish_reason`` is
-``length``).
+else, when the seed is deepprune's ``trace_seed(seed_base, problem_id, k)`` (what a
+``LiveSource`` run with ``--seed seed_base`` sends for its k-th trace), trace k; any other seed is
+given the problem's next trace not yet given to another seed (in recorded order, wrapping around
+when all are taken) and keeps it: the same seed always gets the same trace, distinct seeds get
+distinct traces while there are enough. ``"round-robin"``: the problem's traces in recorded
+order, one per request, wrapping around; ``"auto"`` (default): by seed when the request carries
+one, otherwise round-robin. A request that continues a stopped trace (a trailing assistant
+message in chat, or the question followed by more text in a completions prompt) gets that trace
+from the token after the given text. Requests never receive more tokens than ``max_tokens``
+(then ``finish_reason`` is ``length``).
 
 **Tokens.** A trace with recorded token strings is streamed token by token. Otherwise its text is
 cut into ``n_tokens`` pieces at the character positions ``len(text) * i // n_tokens``, so the
@@ -63,6 +66,7 @@ responses) with no dependency beyond the standard library; it runs in-process in
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import enum
 import itertools
@@ -75,6 +79,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from deepprune.collect import trace_seed
 from deepprune.errors import ConfigError
 from deepprune.tokens import approx_tokens
 from deepprune.types import FinishReason, Problem, Trace, TraceSet
@@ -204,6 +209,9 @@ class ServerConfig:
     """Model name reported (default: the traces' model, else ``deepprune-replay``)."""
     assign: Assign = Assign.AUTO
     faults: tuple[Fault, ...] = ()
+    seed_base: int = 0
+    """Requests whose seed is deepprune's ``trace_seed(seed_base, problem_id, k)`` (what
+    ``LiveSource`` and ``collect`` send for trace k with ``--seed seed_base``) get recorded trace k."""
     history: int = 10_000
     """How many per-request records ``/stats`` keeps (the totals count every request)."""
 
@@ -233,6 +241,8 @@ class RequestRecord:
     outcome: str
     """``completed``, ``cancelled`` (the client went away), ``fault:<kind>``, ``error:<status>``."""
     wall_s: float
+    offset: int = 0
+    """Tokens of the trace before this request's first (a continuation of a stopped trace)."""
 
 
 @dataclass(frozen=True)
@@ -481,6 +491,10 @@ class ReplayServer:
         self._rr: dict[str, int] = {}
         self._by_seed: dict[str, dict[int, int]] = {}
         self._pieces: dict[tuple[str, int], tuple[str, ...]] = {}
+        self._cum: dict[tuple[str, int], list[int]] = {}
+        self._seed_index: dict[str, dict[int, int]] = {
+            p.id: {trace_seed(self.config.seed_base, p.id, k): k for k in range(len(traceset.traces_of(p.id)))}
+            for p in traceset.problems}
         self._lock = threading.Lock()
         self._c = _Counters()
         self._records: deque[RequestRecord] = deque(maxlen=max(1, self.config.history))
@@ -724,6 +738,10 @@ class ReplayServer:
                     if t.seed is not None and t.seed == s:
                         given[s] = i
                         return t
+                k = self._seed_index[problem.id].get(s)
+                if k is not None:
+                    given[s] = k
+                    return traces[k]
                 if s not in given:
                     taken = set(given.values())
                     recorded = {t.seed for t in traces if t.seed is not None}
@@ -735,6 +753,30 @@ class ReplayServer:
             i = self._rr.get(problem.id, 0)
             self._rr[problem.id] = i + 1
         return traces[i % len(traces)]
+
+    def _continuation(self, problem: Problem, prefill: str) -> tuple[Trace, int] | None:
+        """The trace (and token position) whose text so far is ``prefill``, for a request that
+        continues a stopped trace; previously served traces first, then recorded order."""
+        if not prefill:
+            return None
+        traces = self.traceset.traces_of(problem.id)
+        with self._lock:
+            served = set(self._by_seed.get(problem.id, {}).values())
+        for t in sorted(traces, key=lambda t: (t.index not in served, t.index)):
+            if not t.text.startswith(prefill):
+                continue
+            cum = self._cum_of(t)
+            i = bisect.bisect_left(cum, len(prefill))
+            if i < len(cum) and cum[i] == len(prefill):
+                return t, i
+        return None
+
+    def _cum_of(self, trace: Trace) -> list[int]:
+        key = (trace.problem_id, trace.index)
+        cum = self._cum.get(key)
+        if cum is None:
+            cum = self._cum[key] = [0, *itertools.accumulate(len(x) for x in self._pieces_of(trace))]
+        return cum
 
     def _pieces_of(self, trace: Trace) -> tuple[str, ...]:
         key = (trace.problem_id, trace.index)
@@ -751,11 +793,13 @@ class ReplayServer:
             self._c.requests += 1
         t0 = time.perf_counter()
 
+        offset = 0
+
         def record(problem: Problem | None, trace: Trace | None, seed: int | None, planned: int, sent: int,
                    outcome: str) -> None:
             self._record(RequestRecord(rid, endpoint, problem.id if problem else None,
                                        trace.index if trace else None, seed, planned, sent, outcome,
-                                       time.perf_counter() - t0))
+                                       time.perf_counter() - t0, offset))
 
         try:
             try:
@@ -779,10 +823,13 @@ class ReplayServer:
                 record(problem, None, opts.seed, 0, 0, "error:400")
                 await conn.send_json(400, _error_body(400, f"X-Deepprune-Fault: {exc}"), keep_alive=keep)
                 return keep
-        trace = self._pick(problem, opts.seed)
+        cont = self._continuation(problem, _prefill(body, chat, problem))
+        trace, start = cont if cont is not None else (self._pick(problem, opts.seed), 0)
         pieces = self._pieces_of(trace)
-        n = len(pieces) if opts.max_tokens is None else min(len(pieces), opts.max_tokens)
-        finish = "length" if n < len(pieces) or trace.finish_reason is FinishReason.LENGTH else "stop"
+        left = len(pieces) - start
+        n = left if opts.max_tokens is None else min(left, opts.max_tokens)
+        finish = "length" if n < left or trace.finish_reason is FinishReason.LENGTH else "stop"
+        offset = start
         for f in faults:
             if f.kind is FaultKind.REFUSE:
                 record(problem, trace, opts.seed, n, 0, "fault:refuse")
@@ -796,7 +843,7 @@ class ReplayServer:
                 return keep
         no_lp = any(f.kind is FaultKind.NO_LOGPROBS for f in faults)
         mid = [f for f in faults if f.kind in (FaultKind.DROP, FaultKind.STALL, FaultKind.MALFORMED)]
-        gen = _Generation(self, problem, trace, pieces[:n], finish, opts, chat=chat, rid=rid,
+        gen = _Generation(self, problem, trace, pieces, start, n, finish, opts, chat=chat, rid=rid,
                           logprobs=not no_lp, prompt_tokens=approx_tokens(_prompt_text(body, chat)))
         with self._lock:
             self._c.active += 1
@@ -815,6 +862,23 @@ class ReplayServer:
                 self._c.active -= 1
             record(problem, trace, opts.seed, n, gen.sent, outcome)
         return keep and outcome == "completed" and not conn.gone
+
+
+def _prefill(body: Mapping[str, Any], chat: bool, problem: Problem) -> str:
+    """Text the request asks to continue: a trailing assistant message (chat), or what follows the
+    question in the prompt (completions); ``""`` for an ordinary request."""
+    if chat:
+        last = body["messages"][-1]
+        if isinstance(last, Mapping) and last.get("role") == "assistant":
+            content = last.get("content") or ""
+            if isinstance(content, list):
+                return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+            return str(content)
+        return ""
+    prompt = _prompt_text(body, chat)
+    q = problem.question.strip()
+    i = prompt.find(q) if q else -1
+    return prompt[i + len(q):] if i >= 0 else ""
 
 
 def _prompt_text(body: Mapping[str, Any], chat: bool) -> str:
@@ -876,12 +940,13 @@ class _Options:
 class _Generation:
     """One trace being served to one request."""
 
-    def __init__(self, server: ReplayServer, problem: Problem, trace: Trace, pieces: Sequence[str],
-                 finish: str, opts: _Options, *, chat: bool, rid: int, logprobs: bool,
+    def __init__(self, server: ReplayServer, problem: Problem, trace: Trace, pieces: Sequence[str], start: int,
+                 n: int, finish: str, opts: _Options, *, chat: bool, rid: int, logprobs: bool,
                  prompt_tokens: int) -> None:
         self.server = server
         self.trace = trace
-        self.pieces = pieces
+        self.pieces = pieces[start:start + n]
+        self.start = start
         self.finish = finish
         self.opts = opts
         self.chat = chat
@@ -894,11 +959,11 @@ class _Generation:
 
     # --- content
     def _token_logprobs(self, i: int) -> tuple[float, list[tuple[str, float]]]:
-        tr, tok = self.trace, self.pieces[i]
-        lp = tr.logprobs[i] if tr.logprobs is not None else None
+        tr, tok, j = self.trace, self.pieces[i], self.start + i
+        lp = tr.logprobs[j] if tr.logprobs is not None else None
         if tr.confs is not None:
-            alts = synth_top_logprobs(tok, lp, tr.confs[i], self.opts.top_k)
-            return (lp if lp is not None else -tr.confs[i]), alts
+            alts = synth_top_logprobs(tok, lp, tr.confs[j], self.opts.top_k)
+            return (lp if lp is not None else -tr.confs[j]), alts
         assert lp is not None
         return lp, ([(tok, lp)] if self.opts.top_k > 0 else [])
 

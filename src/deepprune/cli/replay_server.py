@@ -30,6 +30,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--assign", choices=[a.value for a in Assign], default=Assign.AUTO.value,
                    help="which recorded trace a request gets: by its seed, round-robin, or auto "
                         "(seed when given; default)")
+    p.add_argument("--seed-base", type=int, default=0, metavar="B",
+                   help="requests seeded with deepprune's trace_seed(B, problem, k) get recorded trace k "
+                        "(B = the --seed of the runs served; default 0)")
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="inject a fault (repeatable): refuse, status:CODE, drop:N, stall:N:SECONDS, "
                         "malformed:N, nologprobs; append @TIMES to limit it to the first TIMES requests")
@@ -40,7 +43,7 @@ def add_parser(sub: Any) -> None:
 def cmd_replay_server(args: argparse.Namespace) -> int:
     (ts,) = load_trace_args([args.traces], args)
     config = ServerConfig(host=args.host, port=args.port, rate=args.rate, latency_s=args.latency,
-                          model=args.model, assign=Assign(args.assign),
+                          model=args.model, assign=Assign(args.assign), seed_base=args.seed_base,
                           faults=tuple(Fault.parse(s) for s in args.fault))
     server = ReplayServer(ts, config)
     asyncio.run(_serve(server))
