@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -38,6 +37,7 @@ from deepprune.strategies.base import (
 )
 from deepprune.strategies.cons import ConsensusStrategy
 from deepprune.types import AnswerKind, FinishReason, Problem
+from fake_openai import FakeServer, chat_chunk
 
 URL = "http://fake.test/v1"
 PROBLEM = Problem("p1", "What is 6*7?", "42", AnswerKind.INTEGER)
@@ -58,19 +58,8 @@ def test_sse_parser_flushes_an_unterminated_last_event() -> None:
 
 
 # ------------------------------------------------------------------------------------ chunks
-def _chat_chunk(tokens: Sequence[str], *, logprobs: bool = True, finish: str | None = None,
-                top: int = 3) -> dict[str, Any]:
-    ch: dict[str, Any] = {"index": 0, "delta": {"content": "".join(tokens)}, "finish_reason": finish}
-    if logprobs:
-        ch["logprobs"] = {"content": [
-            {"token": t, "logprob": -0.5, "top_logprobs": [{"token": t, "logprob": -0.5 * (j + 1)}
-                                                           for j in range(top)]}
-            for t in tokens]}
-    return {"choices": [ch]}
-
-
 def test_parse_chunk_chat_with_top_logprobs_gives_deepconf_confidence() -> None:
-    chunk, fin, used = parse_chunk(_chat_chunk(["4", "2"]), chat=True, want_logprobs=True)
+    chunk, fin, used = parse_chunk(chat_chunk(["4", "2"]), chat=True, want_logprobs=True)
     assert chunk is not None and chunk.tokens == ("4", "2") and chunk.text == "42"
     assert chunk.logprobs == (-0.5, -0.5)
     assert chunk.confs == pytest.approx((1.0, 1.0))  # -(1/3) * (-0.5 - 1.0 - 1.5)
@@ -90,88 +79,13 @@ def test_parse_chunk_classic_completions_and_usage() -> None:
 
 def test_parse_chunk_errors_are_typed() -> None:
     with pytest.raises(StreamError, match="without logprobs"):
-        parse_chunk(_chat_chunk(["x"], logprobs=False), chat=True, want_logprobs=True)
+        parse_chunk(chat_chunk(["x"], logprobs=False), chat=True, want_logprobs=True)
     with pytest.raises(StreamError, match="boom"):
         parse_chunk({"error": {"message": "boom"}}, chat=True, want_logprobs=False)
     with pytest.raises(StreamError, match="malformed"):
         parse_chunk({"choices": "nope"}, chat=True, want_logprobs=False)
-    chunk, _, _ = parse_chunk(_chat_chunk(["x"], logprobs=False), chat=True, want_logprobs=False)
+    chunk, _, _ = parse_chunk(chat_chunk(["x"], logprobs=False), chat=True, want_logprobs=False)
     assert chunk is not None and chunk.tokens == ("x",) and chunk.confs is None
-
-
-# ------------------------------------------------------------------------------------ fake server
-class _Body(httpx.AsyncByteStream):
-    """An SSE body that may pause, break off or stall, and records when the client closes it."""
-
-    def __init__(self, lines: list[str | float | Exception], log: FakeServer, rid: int) -> None:
-        self.lines = lines
-        self.log = log
-        self.rid = rid
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for item in self.lines:
-            if isinstance(item, float):
-                await asyncio.sleep(item)
-                continue
-            if isinstance(item, Exception):
-                raise item
-            self.log.sent[self.rid] += 1
-            yield item.encode()
-
-    async def aclose(self) -> None:
-        self.log.closed.add(self.rid)
-
-
-@dataclass
-class FakeServer:
-    """Answers chat completions: ``n_tokens`` tokens, the last ones ``\\boxed{<answer_for(seed)>}``."""
-
-    answer_for: Callable[[int], str] = lambda seed: "42"
-    n_tokens: int = 6
-    delay_s: float = 0.0
-    statuses: list[int] = field(default_factory=list)
-    """HTTP statuses to answer with before succeeding (consumed one per request)."""
-    logprobs: bool = True
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[httpx.Headers] = field(default_factory=list)
-    sent: dict[int, int] = field(default_factory=dict)
-    closed: set[int] = field(default_factory=set)
-    script: Callable[[dict[str, Any]], list[str | float | Exception]] | None = None
-
-    def tokens(self, body: dict[str, Any]) -> list[str]:
-        ans = self.answer_for(int(body["seed"]))
-        toks = [f"w{i} " for i in range(max(0, self.n_tokens - 3))] + ["\\boxed{", ans, "}"]
-        return toks[: int(body["max_tokens"])]
-
-    def lines(self, body: dict[str, Any]) -> list[str | float | Exception]:
-        if self.script is not None:
-            return self.script(body)
-        out: list[str | float | Exception] = []
-        toks = self.tokens(body)
-        for t in toks:
-            if self.delay_s:
-                out.append(self.delay_s)
-            out.append(f"data: {json.dumps(_chat_chunk([t], logprobs=self.logprobs))}\n\n")
-        finish = "length" if len(toks) >= int(body["max_tokens"]) and toks[-1] != "}" else "stop"
-        out.append(f"data: {json.dumps(_chat_chunk([], logprobs=False, finish=finish))}\n\n")
-        out.append(f"data: {json.dumps({'choices': [], 'usage': {'completion_tokens': len(toks)}})}\n\n")
-        out.append("data: [DONE]\n\n")
-        return out
-
-    async def __call__(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        rid = len(self.bodies)
-        self.bodies.append(body)
-        self.headers.append(request.headers)
-        self.sent[rid] = 0
-        if self.statuses:
-            status = self.statuses.pop(0)
-            return httpx.Response(status, json={"error": {"message": f"status {status}"}})
-        return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                              stream=_Body(self.lines(body), self, rid))
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self)
 
 
 def _cfg(**kw: Any) -> EndpointConfig:
@@ -248,7 +162,7 @@ def test_connect_error_is_retried_then_typed() -> None:
 
 def test_broken_stream_after_first_token_is_a_stream_error_not_retried() -> None:
     def script(body: dict[str, Any]) -> list[str | float | Exception]:
-        return [f"data: {json.dumps(_chat_chunk(['a']))}\n\n", httpx.ReadError("reset by peer")]
+        return [f"data: {json.dumps(chat_chunk(['a']))}\n\n", httpx.ReadError("reset by peer")]
     server = FakeServer(script=script)
     with pytest.raises(StreamError, match="broke off"):
         asyncio.run(_stream_all(_cfg(retries=3), server))
@@ -256,7 +170,7 @@ def test_broken_stream_after_first_token_is_a_stream_error_not_retried() -> None
 
 
 def test_stream_ending_without_done_or_finish_is_a_stream_error() -> None:
-    server = FakeServer(script=lambda b: [f"data: {json.dumps(_chat_chunk(['a']))}\n\n"])
+    server = FakeServer(script=lambda b: [f"data: {json.dumps(chat_chunk(['a']))}\n\n"])
     with pytest.raises(StreamError, match="ended without a finish reason"):
         asyncio.run(_stream_all(_cfg(), server))
 
@@ -269,7 +183,7 @@ def test_malformed_chunk_is_a_stream_error() -> None:
 
 def test_stalled_stream_is_a_request_timeout() -> None:
     def script(body: dict[str, Any]) -> list[str | float | Exception]:
-        return [f"data: {json.dumps(_chat_chunk(['a']))}\n\n", ": keep-alive\n\n", 5.0, "data: [DONE]\n\n"]
+        return [f"data: {json.dumps(chat_chunk(['a']))}\n\n", ": keep-alive\n\n", 5.0, "data: [DONE]\n\n"]
     server = FakeServer(script=script)
     with pytest.raises(RequestTimeout, match=r"stalled: no token for 0\.2 s"):
         asyncio.run(_stream_all(_cfg(stall_timeout_s=0.2), server))
@@ -386,7 +300,7 @@ def test_resume_continues_the_stopped_text_with_a_new_request() -> None:
 def test_failed_trace_becomes_trace_failed_with_its_tokens() -> None:
     def script(body: dict[str, Any]) -> list[str | float | Exception]:
         if body["seed"] == bad_seed[0]:
-            return [f"data: {json.dumps(_chat_chunk(['a', 'b']))}\n\n", httpx.RemoteProtocolError("eof")]
+            return [f"data: {json.dumps(chat_chunk(['a', 'b']))}\n\n", httpx.RemoteProtocolError("eof")]
         return FakeServer(n_tokens=4).lines(body)
     bad_seed: list[int] = []
     from deepprune.collect import trace_seed
