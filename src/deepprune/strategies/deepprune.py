@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deepprune.errors import ConfigError
-from deepprune.judges.base import Judge, Pair, pair_tokens
+from deepprune.judges.base import Judge, Pair
 from deepprune.prefix import PrefixWatcher, Truncation
 from deepprune.strategies.base import (
     Action,
@@ -61,6 +61,7 @@ from deepprune.strategies.base import (
     TraceFinished,
     TraceProgress,
 )
+from deepprune.tokens import approx_tokens
 from deepprune.voting import majority_vote
 
 __all__ = ["VOTES", "DeepPruneConfig", "DeepPruneStrategy"]
@@ -116,6 +117,7 @@ class DeepPruneStrategy(Strategy):
         self._ctx: RunContext | None = None
         self._k = 0
         self._prefix: dict[int, str] = {}
+        self._prefix_tokens: dict[int, int] = {}
         self._cluster_of: dict[int, int] = {}
         self._clusters: list[list[int]] = []
         self._wait: dict[int, int] = {}
@@ -194,6 +196,7 @@ class DeepPruneStrategy(Strategy):
     def _assign(self, tid: int, prefix: str, *, finished: bool) -> list[Action]:
         assert self._ctx is not None
         self._prefix[tid] = prefix
+        self._prefix_tokens[tid] = approx_tokens(prefix)
         self._watcher.forget(tid)
         self._wait.pop(tid, None)
         if not self._clusters:
@@ -208,7 +211,9 @@ class DeepPruneStrategy(Strategy):
         if probs.shape != (len(pairs),):
             raise ConfigError("judge output shape", probs.shape, f"({len(pairs)},)")
         self.judge_calls += len(pairs)
-        self.judge_tokens += sum(pair_tokens(pr) for pr in pairs)
+        # = sum(pair_tokens(pair)), with each prefix counted once per trace
+        self.judge_tokens += sum(self._prefix_tokens[a] + self._prefix_tokens[b]
+                                 for a, b in (pr.ids for pr in pairs if pr.ids is not None))
         sims = np.bincount(owner, weights=probs, minlength=len(self._clusters)) / np.maximum(
             1, np.bincount(owner, minlength=len(self._clusters)))
         best = int(np.argmax(sims))  # first maximum: the older cluster wins ties
