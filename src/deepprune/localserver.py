@@ -151,7 +151,7 @@ def build_server(cache: Path | None = None) -> Path:
         if not sdists:
             log.warning("downloading the llama-cpp-python %s sdist (~77 MB)", LLAMA_CPP_PYTHON_VERSION)
             _run_logged([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                         "--no-build-isolation", f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
+                         f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
                          "-d", str(sdist_dir)], logfile)
             sdists = sorted(sdist_dir.glob(f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"))
             if not sdists:

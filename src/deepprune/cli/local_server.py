@@ -9,7 +9,16 @@ import threading
 from types import FrameType
 from typing import Any
 
-from deepprune.localserver import MODEL_NAME, LocalServer, LocalServerConfig
+from deepprune.errors import LocalServerError
+from deepprune.localserver import (
+    MODEL_NAME,
+    LocalServer,
+    LocalServerConfig,
+    build_server,
+    cache_dir,
+    ensure_model,
+    find_server,
+)
 
 __all__ = ["add_parser"]
 
@@ -30,10 +39,23 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--server-path", default=None, help="an existing llama-server binary to use")
     p.add_argument("--no-build", action="store_true", help="fail instead of building when no server is found")
     p.add_argument("--log", default=None, help="server log file (default: in the cache directory)")
+    p.add_argument("--prepare", action="store_true",
+                   help="only build/locate the server and assemble the model, print their paths, and exit "
+                        "(for CI caches)")
     p.set_defaults(func=cmd_local_server)
 
 
 def cmd_local_server(args: argparse.Namespace) -> int:
+    if args.prepare:
+        cache = cache_dir()
+        binary = find_server(args.server_path, cache=cache)
+        if binary is None:
+            if args.no_build:
+                raise LocalServerError("no llama-server found and --no-build was given")
+            binary = build_server(cache)
+        model = ensure_model(args.model_path, cache=cache)
+        print(f"llama-server: {binary}\nmodel: {model}\ncache: {cache}")
+        return 0
     cfg = LocalServerConfig(port=args.port, model_path=args.model_path, parallel=args.parallel, ctx=args.ctx,
                             threads=args.threads, server_path=args.server_path, build=not args.no_build,
                             log_path=args.log)
