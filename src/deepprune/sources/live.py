@@ -243,6 +243,17 @@ class LiveSource:
     def __repr__(self) -> str:
         return f"LiveSource(base_url={self.config.base_url!r}, model={self.config.model!r})"
 
+    async def __aenter__(self) -> LiveSource:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Nothing to release: each session closes its own streams and HTTP client on exit."""
+        self._semaphore = None
+        self._loop = None
+
     def _shared_semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         if self._semaphore is None or self._loop is not loop:
