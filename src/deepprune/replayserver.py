@@ -974,8 +974,7 @@ class _Generation:
                 lp, alts = self._token_logprobs(i)
                 tok = self.pieces[i]
                 content.append({"token": tok, "logprob": lp, "bytes": list(tok.encode()),
-                                "top_logprobs": [{"token": t, "logprob": v, "bytes": list(t.encode())}
-                                                 for t, v in alts]})
+                                "top_logprobs": [{"token": t, "logprob": v, "bytes": None} for t, v in alts]})
             return {"content": content}
         tokens, lps, tops, offsets = [], [], [], []
         for i in range(start, stop):
