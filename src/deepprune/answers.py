@@ -183,6 +183,9 @@ def canonical_key(answer: str | None, kind: AnswerKind | str = AnswerKind.MATH) 
     return s
 
 
+_PLAIN_INT = re.compile(r"-?\d{1,30}")
+
+
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -212,6 +215,8 @@ def _keys_equal(gold_key: str, pred_key: str, kind: AnswerKind) -> bool:
         return False
     if kind is AnswerKind.CHOICE:
         return False
+    if _PLAIN_INT.fullmatch(gold_key) and _PLAIN_INT.fullmatch(pred_key):
+        return int(gold_key) == int(pred_key)  # fast path: no sympy for two plain integers
     gold = _parsed(gold_key)
     pred = _parsed(pred_key)
     if not gold or not pred:
