@@ -218,7 +218,7 @@ def simulate_traceset(path: str | Path, *, seed: int = 0, length_cv: float = 0.4
         shape = 1.0 / length_cv**2
         raw = rng.gamma(shape, s.avg_tokens_per_trace / shape, size=n)
         lengths = np.maximum(1, np.round(raw * (s.avg_tokens_per_trace * n / raw.sum()))).astype(int)
-        lengths[int(np.argmax(lengths))] += int(round(s.avg_tokens_per_trace * n)) - int(lengths.sum())
+        lengths[int(np.argmax(lengths))] += round(s.avg_tokens_per_trace * n) - int(lengths.sum())
         pid = f"hmmt25-qid{s.qid}"
         classes_out[pid] = listing
         problems.append(Problem(pid, f"(simulated) HMMT Feb 2025 problem index {s.qid}", s.gold, AnswerKind.MATH,
