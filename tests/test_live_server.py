@@ -1,0 +1,162 @@
+"""Integration with the real local llama.cpp server (slow; builds the server once if it can).
+
+Skipped, with the reason, when the server cannot be found or built (no cmake/compiler, no PyPI).
+Set ``DEEPPRUNE_NO_BUILD=1`` to only use an existing build (``deepprune local-server --prepare``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from deepprune.errors import LocalServerError
+from deepprune.formats.tracefile import read_traces
+from deepprune.localserver import MODEL_NAME, LocalServer, LocalServerConfig
+from deepprune.runner import run_problem
+from deepprune.sources.live import LiveSource
+from deepprune.sources.openai_client import EndpointConfig
+from deepprune.strategies.base import (
+    Action,
+    Decision,
+    Event,
+    Launch,
+    RunContext,
+    Stop,
+    Strategy,
+    TraceFinished,
+)
+from deepprune.strategies.cons import ConsensusStrategy
+from deepprune.types import AnswerKind, Problem
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+QUESTION = Problem("add", "What is 17 + 25? Answer briefly.", "42", AnswerKind.INTEGER)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    cfg = LocalServerConfig(parallel=4, build=os.environ.get("DEEPPRUNE_NO_BUILD") != "1")
+    srv = LocalServer(cfg)
+    try:
+        srv.start()
+    except LocalServerError as exc:
+        pytest.skip(f"the local llama.cpp server is not available: {exc}")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _endpoint(srv: LocalServer, **kw: object) -> EndpointConfig:
+    base: dict[str, object] = {"base_url": srv.base_url, "model": MODEL_NAME, "max_tokens": 64,
+                               "top_logprobs": 20, "max_concurrency": 4, "stall_timeout_s": 120.0}
+    base.update(kw)
+    return EndpointConfig(**base)  # type: ignore[arg-type]
+
+
+def _predicted(srv: LocalServer) -> float:
+    return srv.metrics()["llamacpp:tokens_predicted_total"]
+
+
+def test_cons_through_live_source_matches_the_servers_token_count(server: LocalServer) -> None:
+    before = _predicted(server)
+    res = asyncio.run(run_problem(ConsensusStrategy, LiveSource(_endpoint(server)), QUESTION, budget=4, seed=1))
+    assert res.traces_launched == 4 and res.traces_finished == 4 and res.traces_stopped == 0
+    assert res.tokens > 0
+    assert _predicted(server) - before == res.tokens  # we count exactly what the server generated
+    assert res.answer is not None
+
+
+class _StopEarly(Strategy):
+    """Launch 2 long traces; stop trace 0 at its first progress event; let trace 1 run to its end."""
+
+    name = "stop-early"
+
+    def __init__(self) -> None:
+        self.stopped_at = -1
+        self.finished: list[int] = []
+
+    def start(self, ctx: RunContext) -> Sequence[Action]:
+        return [Launch(2)]
+
+    def watch(self, trace_id: int) -> int | None:
+        return 4 if trace_id == 0 and self.stopped_at < 0 else None
+
+    def on_event(self, event: Event) -> Sequence[Action]:
+        if event.trace_id == 0 and self.stopped_at < 0 and not isinstance(event, TraceFinished):
+            self.stopped_at = event.n_tokens
+            return [Stop(0)]
+        if isinstance(event, TraceFinished):
+            self.finished.append(event.trace_id)
+        return ()
+
+    def result(self) -> Decision:
+        return Decision(None)
+
+
+def test_stopping_a_trace_closes_its_stream_and_the_server_stops_generating_it(server: LocalServer) -> None:
+    log_before = server.log_path.read_text(errors="replace") if server.log_path else ""
+    before = _predicted(server)
+    strat = _StopEarly()
+    prob = Problem("count", "Count from 1 to 200, one number per line.", None)
+    res = asyncio.run(run_problem(lambda: strat, LiveSource(_endpoint(server, max_tokens=160)), prob, budget=2))
+    assert strat.stopped_at >= 4 and strat.finished == [1]
+    assert res.traces_stopped == 1
+    # server-side evidence 1: its generated-token counter grew by what we were charged, not by the
+    # 160 tokens trace 0 would have produced (a few tokens may be in flight when the stream closes)
+    delta = _predicted(server) - before
+    assert res.tokens <= delta <= res.tokens + 8
+    assert delta < 160 + 60
+    # evidence 2: its log shows the cancelled task, and no slot is busy afterwards
+    time.sleep(0.5)
+    new_log = (server.log_path.read_text(errors="replace") if server.log_path else "")[len(log_before):]
+    assert "cancel task" in new_log
+    assert not any(s.get("is_processing") for s in server.slots())
+
+
+def _collect_cmd(out: Path, problems: Path) -> list[str]:
+    return [sys.executable, "-m", "deepprune", "collect", "--base-url", "", "--model", MODEL_NAME,
+            "--problems", str(problems), "--limit", "2", "--n", "3", "--max-tokens", "40",
+            "--concurrency", "2", "--no-progress", "--out", str(out)]
+
+
+def test_collect_resumes_after_kill_9_without_loss_or_duplicate(server: LocalServer, tmp_path: Path) -> None:
+    problems = tmp_path / "gsm8k_test.jsonl"
+    problems.write_text("".join(json.dumps({"question": q, "answer": f"... #### {a}"}) + "\n" for q, a in
+                                [("What is 3 + 4?", 7), ("What is 10 - 6?", 4)]))
+    out = tmp_path / "traces.jsonl"
+    cmd = _collect_cmd(out, problems)
+    cmd[cmd.index("--base-url") + 1] = server.base_url
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    n_before = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists():
+            n_before = sum('"type": "trace"' in line for line in out.read_text().splitlines())
+            if n_before >= 1:
+                break
+        time.sleep(0.2)
+    assert proc.poll() is None, "collect finished before it could be killed; make the run longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_lines = out.read_text().splitlines()
+    kept = [line for line in killed_lines if '"type": "trace"' in line and line.endswith("}")]
+    assert 1 <= len(kept) < 6
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"{6 - len(kept)} " in done.stderr or "already there" in done.stderr
+    ts = read_traces(out)
+    keys = [(t.problem_id, t.index) for p in ts.problems for t in ts.traces_of(p.id)]
+    assert sorted(keys) == sorted((p.id, i) for p in ts.problems for i in range(3))  # no loss, no duplicate
+    text = out.read_text()
+    assert all(line in text for line in kept)  # finished traces from before the kill are kept as they were
+    assert all(t.confs is not None and len(t.confs) == t.n_tokens for p in ts.problems for t in ts.traces_of(p.id))
