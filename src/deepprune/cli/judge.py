@@ -1,0 +1,237 @@
+"""``deepprune judge``: build pair datasets, train the judge, evaluate judges on held-out problems.
+
+* ``judge pairs TRACES... --out FILE`` — within-problem pairs with prefixes and labels
+  (``deepprune/pairs-v1``), class balance printed.
+* ``judge train --traces TRACES... --out DIR`` — split by problem, train on the training side,
+  report on the test side, save the judge directory.
+* ``judge eval --judge NAME|DIR ... --traces TRACES...`` — AUROC, TNR at FNR = 0.2, pairs,
+  positives, negatives, pairs/s for each judge; ``--plot`` draws their ROC curves on one chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from deepprune.cli.common import add_trace_input_args, load_trace_args, write_json
+from deepprune.errors import ConfigError
+from deepprune.judges.base import Judge
+from deepprune.judges.metrics import JudgeReport, evaluate_judge
+from deepprune.judges.pairs import PairDataset, build_pairs
+from deepprune.judges.registry import available_judges, make_judge
+from deepprune.judges.training import JudgeTrainingArgs
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRUNCATION = "words:25"
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("judge", help="pair datasets, train and evaluate judges",
+                       description="Judges predict P(two traces end in the same answer) from their prefixes.")
+    jsub = p.add_subparsers(dest="judge_command", metavar="SUBCOMMAND")
+
+    pp = jsub.add_parser("pairs", help="build a pair dataset (prefixes + labels) from traces")
+    pp.add_argument("traces", nargs="+", metavar="TRACES", help="trace files or shipped dataset names")
+    pp.add_argument("--out", required=True, help="output file (.jsonl or .jsonl.gz)")
+    _add_pair_args(pp)
+    pp.add_argument("--split", choices=("all", "train", "test"), default="all")
+    add_trace_input_args(pp)
+    pp.set_defaults(func=cmd_pairs)
+
+    pt = jsub.add_parser("train", help="train the MiniLM + MLP judge (focal loss, oversampling) on CPU")
+    pt.add_argument("--traces", nargs="+", required=True, metavar="TRACES")
+    pt.add_argument("--out", required=True, help="directory to write the judge into")
+    _add_pair_args(pt)
+    d = JudgeTrainingArgs()
+    pt.add_argument("--loss", choices=("focal", "ce"), default=d.loss)
+    pt.add_argument("--focal-alpha", type=float, default=d.focal_alpha,
+                    help=f"weight of the same-answer class (default {d.focal_alpha})")
+    pt.add_argument("--focal-gamma", type=float, default=d.focal_gamma, help=f"default {d.focal_gamma}")
+    pt.add_argument("--oversample", type=float, default=d.oversample,
+                    help=f"minority-class repetition factor, 1 = off (default {d.oversample})")
+    pt.add_argument("--epochs", type=int, default=d.epochs)
+    pt.add_argument("--lr", type=float, default=d.lr)
+    pt.add_argument("--hidden", type=int, default=d.hidden, help="MLP hidden units (0 = logistic)")
+    pt.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
+    pt.add_argument("--json", metavar="FILE|-", help="write the test report as JSON")
+    add_trace_input_args(pt)
+    pt.set_defaults(func=cmd_train)
+
+    pe = jsub.add_parser("eval", help="AUROC / TNR@FNR=0.2 of judges on held-out problems")
+    pe.add_argument("--judge", "-j", action="append", required=True, metavar="NAME[:k=v,...]|DIR",
+                    help="judge name (" + ", ".join(available_judges()) + ") or trained judge directory; "
+                         "repeatable")
+    src = pe.add_mutually_exclusive_group(required=True)
+    src.add_argument("--traces", nargs="+", metavar="TRACES")
+    src.add_argument("--pairs", metavar="FILE", help="a saved pair dataset instead of traces")
+    _add_pair_args(pe, truncate_default=None)
+    pe.add_argument("--split", choices=("test", "train", "all"), default="test",
+                    help="which problems (default: test, the held-out side of the split)")
+    pe.add_argument("--max-problems", type=int, default=None,
+                    help="a seeded sample of at most this many problems (slow judges)")
+    pe.add_argument("--json", metavar="FILE|-", help="write the reports as JSON")
+    pe.add_argument("--plot", metavar="FILE.png", help="ROC curves of all judges on one chart")
+    add_trace_input_args(pe)
+    pe.set_defaults(func=cmd_eval)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _add_pair_args(p: argparse.ArgumentParser, truncate_default: str | None = DEFAULT_TRUNCATION) -> None:
+    p.add_argument("--truncate", default=truncate_default, metavar="words:K|tokens:N",
+                   help="prefix rule (default: " + (truncate_default or
+                                                    f"the trained judge's, else {DEFAULT_TRUNCATION}") + ")")
+    p.add_argument("--max-pairs-per-problem", type=int, default=None, help="seeded sample of pairs per problem")
+    p.add_argument("--test-fraction", type=float, default=0.3, help="share of problems held out (default 0.3)")
+    p.add_argument("--seed", type=int, default=0, help="split and sampling seed")
+
+
+def _command_line() -> str:
+    return "deepprune " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _pairs_from_traces(args: argparse.Namespace, paths: list[str], truncation: str) -> PairDataset:
+    sets = load_trace_args(paths, args)
+    return build_pairs(sets, truncation, max_pairs_per_problem=args.max_pairs_per_problem, seed=args.seed)
+
+
+def cmd_pairs(args: argparse.Namespace) -> int:
+    data = _pairs_from_traces(args, args.traces, args.truncate)
+    if args.split != "all":
+        train, test = data.split(test_fraction=args.test_fraction, seed=args.seed)
+        data = train if args.split == "train" else test
+    data.save(args.out)
+    print(f"{args.out}: {data.balance()} (truncation {data.truncation})")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from deepprune.judges.trained import train_judge
+
+    targs = JudgeTrainingArgs(loss=args.loss, focal_alpha=args.focal_alpha, focal_gamma=args.focal_gamma,
+                              oversample=args.oversample, epochs=args.epochs, lr=args.lr, hidden=args.hidden,
+                              threads=args.threads, seed=args.seed)
+    t0 = time.perf_counter()
+    data = _pairs_from_traces(args, args.traces, args.truncate)
+    train, test = data.split(test_fraction=args.test_fraction, seed=args.seed)
+    print(f"train: {train.balance()}", file=sys.stderr)
+    print(f"test:  {test.balance()}", file=sys.stderr)
+    judge = train_judge(train, targs)
+    judge.info_.update(test_fraction=args.test_fraction, split_seed=args.seed,
+                       total_seconds=round(time.perf_counter() - t0, 2), command=_command_line())
+    out = judge.save(args.out)
+    report, _ = evaluate_judge(judge, test, name=str(out))
+    judge.info_["test_report"] = report.to_dict()
+    judge.save(out)
+    print(f"saved {out} (trained in {judge.info_['train_seconds']:.0f} s)")
+    print(_table([report]))
+    if args.json:
+        write_json(report.to_dict(), args.json)
+    return 0
+
+
+def _judge_info(judge: Judge) -> dict[str, Any]:
+    return dict(getattr(judge, "info_", {}) or {})
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from deepprune.strategies.registry import StrategySpec
+
+    judges: list[tuple[str, Judge]] = []
+    for raw in args.judge:
+        if Path(raw).exists():
+            name, params = raw, {}
+        else:
+            spec = StrategySpec.parse(raw)
+            name, params = spec.name, dict(spec.params)
+        judge = make_judge(name, params)
+        if params:
+            raise ConfigError(f"parameters of judge {name!r}", sorted(params), "keys this judge knows")
+        judges.append((raw, judge))
+    trained_info = [_judge_info(j) for _, j in judges]
+    if args.pairs:
+        data = PairDataset.load(args.pairs)
+        if args.truncate and args.truncate != data.truncation:
+            raise ConfigError("--truncate", args.truncate, f"the pair file's own rule ({data.truncation})")
+    else:
+        truncation = args.truncate or next(
+            (getattr(j, "truncation", "") for _, j in judges if getattr(j, "truncation", "")), DEFAULT_TRUNCATION)
+        data = _pairs_from_traces(args, args.traces, truncation)
+    if args.split != "all":
+        train, test = data.split(test_fraction=args.test_fraction, seed=args.seed)
+        data = test if args.split == "test" else train
+    if args.max_problems is not None and len(data.problems) > args.max_problems:
+        import numpy as np
+
+        rng = np.random.default_rng(args.seed)
+        keep = rng.choice(len(data.problems), size=args.max_problems, replace=False)
+        data = data.subset([data.problems[i] for i in sorted(keep)])
+    for (raw, _), info in zip(judges, trained_info, strict=True):
+        seen = set(info.get("train_problems", ())) & set(data.problems)
+        if seen:
+            msg = (f"judge {raw} was trained on {len(seen)} of these {len(data.problems)} problems "
+                   f"(e.g. {sorted(seen)[0]!r})")
+            if args.split == "test":
+                raise ConfigError("--split test", msg, "disjoint problems: use the judge's --test-fraction/--seed")
+            log.warning("%s: its AUROC here is not a held-out figure", msg)
+    print(f"{args.split}: {data.balance()} (truncation {data.truncation})", file=sys.stderr)
+    reports: list[JudgeReport] = []
+    curves: list[tuple[str, Any, Any]] = []
+    for raw, judge in judges:
+        report, scores = evaluate_judge(judge, data, name=raw)
+        reports.append(report)
+        curves.append((raw, data.labels, scores))
+        print(f"  {raw}: AUROC {report.auroc:.3f} ({report.seconds:.1f} s)", file=sys.stderr)
+    if args.json != "-":
+        print(_table(reports))
+    if args.json:
+        write_json([dict(r.to_dict(), command=_command_line()) for r in reports], args.json)
+    if args.plot:
+        plot_roc(curves, args.plot, title=f"{','.join(data.sources)} ({args.split}, {data.truncation})")
+    return 0
+
+
+def _table(reports: list[JudgeReport]) -> str:
+    head = ("judge", "AUROC", "TNR@FNR=.2", "pairs", "pos", "neg", "pairs/s", "traces/s")
+    rows = [(r.judge, f"{r.auroc:.3f}", f"{r.tnr_at_fnr:.3f}", str(r.pairs), str(r.positives),
+             str(r.negatives), f"{r.pairs_per_s:.0f}", f"{r.traces_per_s:.0f}") for r in reports]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def plot_roc(curves: list[tuple[str, Any, Any]], path: str | Path, *, title: str = "") -> Path:
+    """ROC curves of several judges on one chart (AUROC in the legend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deepprune.judges.metrics import auroc, roc_points
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, y, s in curves:
+        fpr, tpr = roc_points(y, s)
+        if len(fpr):
+            ax.plot(fpr, tpr, label=f"{name} ({auroc(y, s):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.axhline(0.8, color="grey", linestyle="--", linewidth=0.6)
+    ax.set_xlabel("false positive rate (different answers called same)")
+    ax.set_ylabel("true positive rate (same answers called same)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def _dump(obj: Any) -> str:  # pragma: no cover - debugging aid
+    return json.dumps(obj, indent=2)

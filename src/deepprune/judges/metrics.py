@@ -1,0 +1,153 @@
+"""Judge quality metrics: plain functions ``(y_true, y_score, *, options)`` over pairs.
+
+They wrap :mod:`sklearn.metrics`; when a metric is undefined (one class only) they return
+``nan`` with an :class:`~deepprune.errors.UndefinedMetricWarning` instead of raising, so one
+degenerate problem never crashes a report. ``y_true`` is 1 for "same final answer", ``y_score``
+the judge's P(same).
+
+:func:`evaluate_judge` runs a judge over a :class:`~deepprune.judges.pairs.PairDataset` and
+returns a :class:`JudgeReport` (AUROC, TNR at FNR = 0.2, counts, throughput).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from deepprune.errors import UndefinedMetricWarning
+
+if TYPE_CHECKING:
+    from deepprune.judges.base import Judge
+    from deepprune.judges.pairs import PairDataset
+
+__all__ = ["JudgeReport", "auroc", "evaluate_judge", "roc_points", "tnr_at_fnr"]
+
+ArrayLike = Sequence[float] | npt.NDArray[Any]
+
+
+def _prepare(y_true: ArrayLike, y_score: ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    y = np.asarray(y_true).astype(np.int64).ravel()
+    s = np.asarray(y_score, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"y_true has {y.shape[0]} entries, y_score {s.shape[0]}")
+    return y, s
+
+
+def _one_class(y: npt.NDArray[np.int64], what: str) -> bool:
+    if len(np.unique(y)) < 2:
+        warnings.warn(f"{what} is undefined when y_true has only one class "
+                      f"({len(y)} pairs); returning nan", UndefinedMetricWarning, stacklevel=3)
+        return True
+    return False
+
+
+def auroc(y_true: ArrayLike, y_score: ArrayLike) -> float:
+    """Area under the ROC curve of ``y_score`` against ``y_true`` (nan + warning if one class).
+
+    >>> auroc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y, s = _prepare(y_true, y_score)
+    if _one_class(y, "AUROC"):
+        return float("nan")
+    return float(roc_auc_score(y, s))
+
+
+def roc_points(y_true: ArrayLike, y_score: ArrayLike) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``(fpr, tpr)`` of the ROC curve (empty arrays + warning if one class)."""
+    from sklearn.metrics import roc_curve
+
+    y, s = _prepare(y_true, y_score)
+    if _one_class(y, "the ROC curve"):
+        return np.empty(0), np.empty(0)
+    fpr, tpr, _ = roc_curve(y, s)
+    return fpr.astype(np.float64), tpr.astype(np.float64)
+
+
+def tnr_at_fnr(y_true: ArrayLike, y_score: ArrayLike, *, fnr: float = 0.2) -> float:
+    """True-negative rate at the threshold whose false-negative rate is at most ``fnr``.
+
+    "Negative" = different final answers (label 0); predicting "same" above a threshold. The
+    threshold is the highest one that still keeps at least ``1 - fnr`` of the same-answer pairs
+    above it; the result is the fraction of different-answer pairs below it (what a pruner
+    may keep apart while wrongly separating at most ``fnr`` of the redundant pairs).
+
+    >>> tnr_at_fnr([0, 0, 1, 1, 1, 1, 1], [0.1, 0.9, 0.2, 0.5, 0.6, 0.7, 0.8], fnr=0.2)
+    0.5
+    """
+    from sklearn.metrics import roc_curve
+
+    if not 0.0 <= fnr <= 1.0:
+        raise ValueError(f"fnr must be in [0, 1], got {fnr}")
+    y, s = _prepare(y_true, y_score)
+    if _one_class(y, "TNR at FNR"):
+        return float("nan")
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    ok = tpr >= 1.0 - fnr - 1e-12
+    return float(1.0 - fpr[ok].min())
+
+
+@dataclass(frozen=True)
+class JudgeReport:
+    """One judge on one pair dataset."""
+
+    judge: str
+    dataset: str
+    truncation: str
+    auroc: float
+    tnr_at_fnr: float
+    """TNR at FNR = :attr:`fnr`."""
+    fnr: float
+    pairs: int
+    positives: int
+    negatives: int
+    problems: int
+    prefixes: int
+    seconds: float
+    """Wall time of ``predict_proba`` over all pairs (one batch per problem)."""
+    pairs_per_s: float
+    traces_per_s: float
+    """Distinct prefixes scored per second of judge time."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_judge(judge: Judge, data: PairDataset, *, name: str | None = None, dataset: str = "",
+                   fnr: float = 0.2, batch: str = "problem") -> tuple[JudgeReport, npt.NDArray[np.float64]]:
+    """Score every pair of ``data`` with ``judge``; return the report and the scores.
+
+    ``batch="problem"`` calls ``predict_proba`` once per problem (as DeepPrune does, so caches
+    behave as in use); ``"all"`` once for the whole dataset.
+    """
+    pairs = data.pairs()
+    scores = np.empty(len(pairs), dtype=np.float64)
+    t0 = time.perf_counter()
+    if batch == "all":
+        scores[:] = judge.predict_proba(pairs)
+    else:
+        owners = np.asarray(data.pair_problems(), dtype=object)
+        for problem in data.problems:
+            idx = np.flatnonzero(owners == problem)
+            if len(idx):
+                scores[idx] = judge.predict_proba([pairs[i] for i in idx])
+    seconds = time.perf_counter() - t0
+    bal = data.balance()
+    report = JudgeReport(
+        judge=name or getattr(judge, "name", type(judge).__name__), dataset=dataset or ",".join(data.sources),
+        truncation=data.truncation, auroc=auroc(data.labels, scores),
+        tnr_at_fnr=tnr_at_fnr(data.labels, scores, fnr=fnr), fnr=fnr, pairs=bal.pairs,
+        positives=bal.positives, negatives=bal.negatives, problems=bal.problems, prefixes=bal.prefixes,
+        seconds=seconds, pairs_per_s=bal.pairs / seconds if seconds > 0 else float("inf"),
+        traces_per_s=bal.prefixes / seconds if seconds > 0 else float("inf"),
+    )
+    return report, scores
