@@ -19,15 +19,17 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from deepprune.errors import ConfigError, DataError, FormatError
+from deepprune.errors import ClientError, ConfigError, DataError, FormatError
 from deepprune.formats.tracefile import iter_json_lines
 from deepprune.runner import run_problem
-from deepprune.sources.base import TraceSource
+from deepprune.sources.base import ProblemSession, TraceSource
+from deepprune.strategies.base import Event, StrategyFactory, TraceFailed
 from deepprune.strategies.registry import StrategySpec, build
 from deepprune.types import Problem, ProblemResult
 
@@ -74,12 +76,14 @@ class Outcome:
     wall_s: float
     judge_calls: int = 0
     error: str | None = None
+    """Why traces failed (the first distinct messages), when some did."""
 
     @classmethod
-    def of(cls, r: ProblemResult) -> Outcome:
+    def of(cls, r: ProblemResult, failures: Sequence[str] = ()) -> Outcome:
+        distinct = list(dict.fromkeys(failures))
+        error = "; ".join(distinct[:3]) if distinct else r.info.get("error")
         return cls(r.answer, r.correct, r.tokens, r.traces_launched, r.traces_finished, r.traces_stopped,
-                   int(r.info.get("traces_failed", 0)), round(r.wall_s, 4), r.judge_calls,
-                   r.info.get("error"))
+                   int(r.info.get("traces_failed", 0)), round(r.wall_s, 4), r.judge_calls, error)
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,37 @@ class ResultsFile:
         self.close()
 
 
+class _FailureLog:
+    """A TraceSource wrapper that remembers why traces failed (TraceFailed messages) per problem."""
+
+    def __init__(self, source: TraceSource) -> None:
+        self.source = source
+        self.failures: dict[str, list[str]] = {}
+
+    @asynccontextmanager
+    async def session(self, problem: Problem, *, seed: int = 0) -> AsyncIterator[ProblemSession]:
+        failures = self.failures.setdefault(problem.id, [])
+        async with self.source.session(problem, seed=seed) as sess:
+            yield _RecordingSession(sess, failures)
+
+
+class _RecordingSession:
+    def __init__(self, inner: ProblemSession, failures: list[str]) -> None:
+        self._inner = inner
+        self._failures = failures
+        self.capacity = inner.capacity
+        self.has_confidence = inner.has_confidence
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def next_event(self) -> Event | None:
+        ev = await self._inner.next_event()
+        if isinstance(ev, TraceFailed):
+            self._failures.append(ev.error)
+        return ev
+
+
 async def run_live(
     problems: Sequence[Problem],
     source: TraceSource,
@@ -236,7 +271,13 @@ async def run_live(
     finished problem is appended to ``results`` and passed to ``on_row`` at once, so an
     interrupted run loses only the problems in flight. ``concurrency`` problems run at a time
     (each with its own K streams); errors propagate (after the completed problems are saved).
+
+    A problem on which **every** launched trace failed (server down, a server without logprobs
+    for a strategy that needs them, ...) stops the run with a :class:`ClientError` carrying the
+    traces' error message, rather than recording a run of empty answers; problems where only
+    some traces failed are recorded with ``traces_failed`` and ``error``.
     """
+    logged = _FailureLog(source)
     factory = build(settings.strategy)
     base_factory = build(settings.compare) if settings.compare else None
     sem = asyncio.Semaphore(max(1, concurrency))
@@ -247,14 +288,13 @@ async def run_live(
             return done[p.id]
         async with sem:
             t0 = time.perf_counter()
-            r = await run_problem(factory, source, p, budget=settings.budget, seed=settings.seed)
+            r = await _checked(factory, logged, p, settings)
             log.info("%s: %s answered %r with %d tokens in %.1f s", p.id, settings.strategy, r.answer,
                      r.tokens, time.perf_counter() - t0)
             base = None
             if base_factory is not None:
-                base = Outcome.of(await run_problem(base_factory, source, p, budget=settings.budget,
-                                                    seed=settings.seed))
-            row = LiveRow(p.id, p.gold, settings.strategy, Outcome.of(r), settings.compare, base)
+                base = await _checked(base_factory, logged, p, settings)
+            row = LiveRow(p.id, p.gold, settings.strategy, r, settings.compare, base)
         if results is not None:
             results.add(row)
         if on_row is not None:
@@ -264,6 +304,17 @@ async def run_live(
     if concurrency <= 1:
         return [await one(p) for p in problems]
     return list(await asyncio.gather(*(one(p) for p in problems)))
+
+
+async def _checked(factory: StrategyFactory, source: _FailureLog, p: Problem, settings: RunSettings) -> Outcome:
+    source.failures[p.id] = []
+    r = await run_problem(factory, source, p, budget=settings.budget, seed=settings.seed)
+    failures = source.failures.pop(p.id, [])
+    failed = int(r.info.get("traces_failed", 0))
+    if r.traces_launched and failed == r.traces_launched:
+        msg = failures[0] if failures else "no reason given"
+        raise ClientError(f"problem {p.id}: all {failed} traces failed; the first: {msg}")
+    return Outcome.of(r, failures)
 
 
 def load_problems_any(name_or_path: str | Path, *, limit: int | None = None) -> list[Problem]:

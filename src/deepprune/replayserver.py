@@ -524,10 +524,12 @@ class ReplayServer:
             self._server.close()
         for conn in list(self._conns):
             conn.abort()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._tasks:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._tasks.difference_update(tasks)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -566,6 +568,10 @@ class ReplayServer:
             ready.set()
             loop.run_forever()
             loop.run_until_complete(self.aclose())
+            rest = asyncio.all_tasks(loop)
+            for task in rest:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
             loop.close()
 
         thread = threading.Thread(target=target, name="deepprune-replay-server", daemon=True)
@@ -660,11 +666,12 @@ class ReplayServer:
             conn.abort()
         finally:
             self._conns.discard(conn)
-            self._tasks.discard(task)
+            await conn.stop_watch()
             if not writer.is_closing():
                 writer.close()
-            with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
-                await writer.wait_closed()
+            with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            self._tasks.discard(task)
 
     async def _dispatch(self, conn: _Conn, req: _Request) -> bool:
         path = req.path.rstrip("/") or "/"

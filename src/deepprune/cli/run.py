@@ -1,0 +1,182 @@
+"""``deepprune run``: answer questions live with a strategy on an OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import httpx
+
+from deepprune.cli.common import write_json
+from deepprune.errors import ClientError, ConfigError, DeepPruneError
+from deepprune.liverun import (
+    LiveRow,
+    LiveSummary,
+    ResultsFile,
+    RunSettings,
+    load_problems_any,
+    run_live,
+    summarize,
+)
+from deepprune.sources.live import LiveSource
+from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig
+from deepprune.strategies.registry import available, build
+from deepprune.types import AnswerKind, Problem
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "run", help="answer questions live with a strategy on an OpenAI-compatible server",
+        description="Answer questions with a strategy against a live OpenAI-compatible server (vLLM, SGLang, "
+                    "llama.cpp, Ollama, a hosted API, or `deepprune replay-server`): one streaming request "
+                    "per trace, stopped traces' streams closed. Reports answer, correctness, generated tokens, "
+                    "traces stopped and wall time; --compare cons also runs cons@K on the same server. "
+                    f"Strategies: {', '.join(available())}.")
+    p.add_argument("--base-url", required=True, help="the server's OpenAI base URL, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--model", required=True, help="model name to request")
+    p.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY; never logged)")
+    p.add_argument("--strategy", "-s", default="cons", metavar="NAME[:k=v,...]", help="strategy (default cons)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--problems", metavar="FILE", help="benchmark JSONL, trace file, or a shipped dataset name")
+    what.add_argument("--question", metavar="TEXT", help="one question")
+    p.add_argument("--gold", default=None, help="gold answer of --question (to grade it)")
+    p.add_argument("--kind", choices=[k.value for k in AnswerKind], default=AnswerKind.MATH.value,
+                   help="answer kind of --question (default math)")
+    p.add_argument("--n", type=int, default=8, metavar="K", help="traces per problem (budget K; default 8)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N problems")
+    p.add_argument("--seed", type=int, default=0, help="base sampling seed (each trace gets its own)")
+    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--top-logprobs", type=int, default=20,
+                   help="alternatives per token for DeepConf confidence (0: ask for no logprobs)")
+    p.add_argument("--completions", action="store_true", help="use /completions with a plain prompt, not chat")
+    p.add_argument("--system-prompt", default=DEFAULT_SYSTEM_PROMPT, help="system prompt ('' for none)")
+    p.add_argument("--concurrency", type=int, default=8, help="streams open at once (default 8)")
+    p.add_argument("--problem-concurrency", type=int, default=1, help="problems run at once (default 1)")
+    p.add_argument("--stall-timeout", type=float, default=60.0, metavar="S",
+                   help="a stream with no token for S seconds has failed (default 60)")
+    p.add_argument("--retries", type=int, default=3, help="retries before the first token (default 3)")
+    p.add_argument("--compare", default=None, metavar="NAME", help="also run this baseline (cons) on each problem")
+    p.add_argument("--out", metavar="FILE.jsonl",
+                   help="write each problem's result as it completes; rerun with the same file to resume")
+    p.add_argument("--json", metavar="FILE|-", help="write the summary and rows as JSON (- for stdout)")
+    p.set_defaults(func=cmd_run)
+
+
+def _problems(args: argparse.Namespace) -> list[Problem]:
+    if args.question is not None:
+        if not args.question.strip():
+            raise ConfigError("--question", args.question, "a non-empty question")
+        return [Problem("q0", args.question, args.gold, AnswerKind(args.kind), source="cli")]
+    if args.gold is not None:
+        raise ConfigError("--gold", args.gold, "used only with --question")
+    return load_problems_any(args.problems, limit=args.limit)
+
+
+def endpoint_from_args(args: argparse.Namespace) -> EndpointConfig:
+    return EndpointConfig(
+        base_url=args.base_url, model=args.model, api_key=args.api_key, chat=not args.completions,
+        system_prompt=args.system_prompt or None, max_tokens=args.max_tokens, temperature=args.temperature,
+        top_p=args.top_p, top_logprobs=args.top_logprobs, max_concurrency=args.concurrency,
+        stall_timeout_s=args.stall_timeout, retries=args.retries)
+
+
+def _fmt_row(row: LiveRow) -> str:
+    def mark(correct: bool | None) -> str:
+        return "" if correct is None else (" ok" if correct else " WRONG")
+
+    r = row.result
+    gold = f" gold={row.gold}" if row.gold is not None else ""
+    line = (f"{row.problem_id}: {row.strategy} answer={r.answer}{gold}{mark(r.correct)} tokens={r.tokens} "
+            f"stopped={r.traces_stopped}/{r.traces_launched} wall={r.wall_s:.1f}s")
+    if r.traces_failed:
+        line += f" failed={r.traces_failed}"
+    if row.baseline_result is not None:
+        b = row.baseline_result
+        line += f" | {row.baseline}: answer={b.answer}{mark(b.correct)} tokens={b.tokens} wall={b.wall_s:.1f}s"
+    return line
+
+
+def _fmt_summary(s: LiveSummary, strategy: str) -> str:
+    acc = "n/a" if s.accuracy is None else f"{s.accuracy:.3f}"
+    lines = [f"{strategy}: {s.problems} problems, accuracy {acc}, {s.tokens} tokens, "
+             f"{s.traces_stopped} traces stopped, {s.traces_failed} failed, wall {s.wall_s:.1f}s"]
+    if s.baseline is not None and s.baseline_tokens is not None:
+        bacc = "n/a" if s.baseline_accuracy is None else f"{s.baseline_accuracy:.3f}"
+        lines.append(f"{s.baseline}: accuracy {bacc}, {s.baseline_tokens} tokens, wall {s.baseline_wall_s:.1f}s")
+        if s.reduction is not None:
+            speed = f", {s.speedup:.2f}x faster" if s.speedup else ""
+            lines.append(f"{strategy} used {100 * s.reduction:.1f}% fewer tokens than {s.baseline}{speed}")
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = RunSettings(args.strategy, budget=args.n, seed=args.seed, model=args.model, compare=args.compare)
+    build(settings.strategy)  # fail fast on a bad name or parameter
+    if settings.compare:
+        build(settings.compare)
+    if args.problem_concurrency < 1:
+        raise ConfigError("--problem-concurrency", args.problem_concurrency, "at least 1")
+    problems = _problems(args)
+    endpoint = endpoint_from_args(args)
+    quiet = args.json == "-"
+    results = ResultsFile(args.out, settings) if args.out else None
+    if results is not None and results.done:
+        print(f"deepprune run: resuming {args.out}: {len(results.done)} problem(s) already done", file=sys.stderr)
+
+    def on_row(row: LiveRow) -> None:
+        print(_fmt_row(row), file=sys.stderr if quiet else sys.stdout, flush=True)
+
+    try:
+        rows = asyncio.run(_run(problems, endpoint, settings, results, args.problem_concurrency, on_row))
+    except (DeepPruneError, KeyboardInterrupt):
+        if results is not None:
+            print(f"deepprune run: {len(results.done)} problem(s) are saved in {args.out}; run the same command "
+                  "again to resume", file=sys.stderr)
+        raise
+    finally:
+        if results is not None:
+            results.close()
+    summary = summarize(rows)
+    if not quiet:
+        print(_fmt_summary(summary, settings.strategy))
+    if args.json:
+        write_json({"settings": {**vars_settings(settings), "base_url": args.base_url}, **summary.to_dict()},
+                   args.json)
+    return 0
+
+
+def vars_settings(s: RunSettings) -> dict[str, Any]:
+    return {"strategy": s.strategy, "budget": s.budget, "seed": s.seed, "model": s.model, "compare": s.compare}
+
+
+async def preflight(endpoint: EndpointConfig) -> None:
+    """Fail fast, with a clear message, when the server is down or refuses the API key."""
+    url = endpoint.base_url.rstrip("/") + "/models"
+    key = endpoint.resolved_key()
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(endpoint.connect_timeout_s)) as client:
+            resp = await client.get(url, headers=headers)
+    except httpx.ConnectError as exc:
+        raise ClientError(f"cannot connect to {endpoint.base_url} ({exc or type(exc).__name__}); is the server "
+                          "running and is --base-url right?") from exc
+    except httpx.HTTPError as exc:  # a slow or odd /models is not fatal: the run reports real failures
+        log.info("preflight GET %s failed: %s", url, exc)
+        return
+    if resp.status_code in (401, 403):
+        raise ClientError(f"{endpoint.base_url} refused the request (HTTP {resp.status_code}): pass --api-key or "
+                          "set OPENAI_API_KEY")
+
+
+async def _run(problems: list[Problem], endpoint: EndpointConfig, settings: RunSettings,
+               results: ResultsFile | None, concurrency: int, on_row: Any) -> list[LiveRow]:
+    await preflight(endpoint)
+    async with LiveSource(endpoint) as source:
+        return await run_live(problems, source, settings, results=results, concurrency=concurrency, on_row=on_row)
