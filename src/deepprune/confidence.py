@@ -51,7 +51,8 @@ def group_confidences(confs: Sequence[float] | npt.NDArray[np.float64], window: 
     if c.size < window:
         return np.array([c.mean()])
     cs = np.concatenate([[0.0], np.cumsum(c)])
-    return (cs[window:] - cs[:-window]) / window
+    out: npt.NDArray[np.float64] = (cs[window:] - cs[:-window]) / window
+    return out
 
 
 def trace_score(confs: Sequence[float] | npt.NDArray[np.float64], score: str = "lowest",

@@ -121,7 +121,7 @@ class NoisyOracleJudge(Judge):
         ids_b = [p.ids[1] for p in pairs]  # type: ignore[index]
         ga = np.asarray(self._group_of(ctx, ids_a))
         gb = np.asarray(self._group_of(ctx, ids_b))
-        label = (ga == gb).astype(np.float64)
+        label: npt.NDArray[np.float64] = (ga == gb).astype(np.float64)
         if math.isinf(mu):
             return label
         a = np.asarray(ids_a, dtype=np.int64)

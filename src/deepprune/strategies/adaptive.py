@@ -46,7 +46,8 @@ def beta_stop_probability(v1: int, v2: int) -> float:
     """
     a, b = v1 + 1, v2 + 1
     n = a + b - 1
-    return 1.0 - sum(math.comb(n, k) for k in range(a, n + 1)) / 2**n
+    tail: int = sum(math.comb(n, k) for k in range(a, n + 1))
+    return 1.0 - tail / float(1 << n)
 
 
 class AdaptiveConsistency(Strategy):
