@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deepprune.strategies.adaptive import AdaptiveConsistency
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -18,13 +19,29 @@ from deepprune.strategies.base import (
     TraceProgress,
 )
 from deepprune.strategies.cons import ConsensusStrategy
+from deepprune.strategies.deepconf import (
+    DeepConfOffline,
+    DeepConfOfflineConfig,
+    DeepConfOnline,
+    DeepConfOnlineConfig,
+)
+from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
+from deepprune.strategies.esc import EarlyStoppingSC
 from deepprune.strategies.oracle import OracleStrategy
 from deepprune.strategies.registry import StrategySpec, available, build
 
 __all__ = [
     "Action",
+    "AdaptiveConsistency",
     "ConsensusStrategy",
     "Decision",
+    "DeepConfOffline",
+    "DeepConfOfflineConfig",
+    "DeepConfOnline",
+    "DeepConfOnlineConfig",
+    "DeepPruneConfig",
+    "DeepPruneStrategy",
+    "EarlyStoppingSC",
     "Event",
     "Halt",
     "Launch",
