@@ -28,6 +28,7 @@ from deepprune.strategies.base import (
     Decision,
     Event,
     Launch,
+    Resume,
     RunContext,
     Stop,
     Strategy,
@@ -219,3 +220,51 @@ def test_server_without_logprobs() -> None:
     # and one that does not need them runs fine
     res, errors, _ = _run_small("cons", faults=["nologprobs"], top_logprobs=0)
     assert (res.answer, res.tokens) == (CLEAN.answer, CLEAN.tokens) and not errors
+
+
+class StopThenResume(Strategy):
+    """Launch 2; stop trace 1 after 5 tokens; resume it when trace 0 has finished."""
+
+    name = "stop-then-resume"
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.finished: dict[int, tuple[int, str]] = {}
+
+    def start(self, ctx: RunContext) -> Sequence[Action]:
+        return [Launch(2)]
+
+    def watch(self, trace_id: int) -> int | None:
+        return 5 if trace_id == 1 and not self.stopped else None
+
+    def on_event(self, event: Event) -> Sequence[Action]:
+        if isinstance(event, TraceProgress) and event.trace_id == 1 and not self.stopped:
+            self.stopped = True
+            return [Stop(1)]
+        if isinstance(event, TraceFinished):
+            self.finished[event.trace_id] = (event.n_tokens, event.text)
+            if event.trace_id == 0:
+                return [Resume(1)]
+        return ()
+
+    def result(self) -> Decision:
+        return Decision(None, info={"finished": dict(self.finished)})
+
+
+def test_resume_continues_the_stopped_trace_like_replay() -> None:
+    ts = synthetic_traceset(1, 2, seed=1, mean_tokens=40)
+    traces = ts.traces_of(ts.problems[0].id)
+
+    async def main() -> tuple[ProblemResult, ProblemResult, object]:
+        rep = await run_problem(StopThenResume, ReplaySource(ts), ts.problems[0], budget=2)
+        async with ReplayServer(ts, ServerConfig(rate=200)) as srv, \
+                LiveSource(endpoint(srv.base_url, top_logprobs=0)) as src:
+            liv = await run_problem(StopThenResume, src, ts.problems[0], budget=2)
+            return rep, liv, srv.stats()
+
+    rep, liv, stats = asyncio.run(main())
+    assert liv.tokens == rep.tokens == sum(t.n_tokens for t in traces)  # nothing charged twice
+    assert liv.info["finished"] == rep.info["finished"] == {i: (t.n_tokens, t.text) for i, t in enumerate(traces)}
+    resumed = [r for r in stats.records if r.offset > 0]  # type: ignore[attr-defined]
+    assert len(resumed) == 1 and resumed[0].trace_index == 1 and resumed[0].outcome == "completed"
+    assert resumed[0].offset + resumed[0].sent_tokens == traces[1].n_tokens
