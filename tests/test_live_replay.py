@@ -146,8 +146,8 @@ def test_stopping_a_trace_closes_its_stream_and_saves_tokens() -> None:
     res, stats = asyncio.run(main())
     assert res.traces_stopped == 3 and res.answer == traces[0].answer
     assert stats.streams_completed == 1 and stats.streams_cancelled == 3  # type: ignore[attr-defined]
-    # the server generated what the client was charged, plus at most a few tokens in flight per stream
-    assert res.tokens <= stats.tokens_served <= res.tokens + 3 * 5  # type: ignore[attr-defined]
+    # the server generated what the client was charged, plus the few tokens in flight per stopped stream
+    assert res.tokens <= stats.tokens_served <= res.tokens + 3 * 20  # type: ignore[attr-defined]
     assert stats.tokens_cancelled == sum(t.n_tokens for t in traces) - stats.tokens_served  # type: ignore[attr-defined]
     assert stats.tokens_cancelled > 0.8 * sum(t.n_tokens for t in traces[1:])  # type: ignore[attr-defined]
 

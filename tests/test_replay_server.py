@@ -365,7 +365,7 @@ def test_closing_the_stream_stops_generation() -> None:
             await asyncio.sleep(0.01)
         s = srv.stats()
         assert s.streams_cancelled == 1 and s.streams_completed == 0 and s.active_streams == 0
-        assert 10 <= s.tokens_served <= 30
+        assert 10 <= s.tokens_served <= 60  # the client closes right after its 10th token (200 tok/s)
         assert s.tokens_cancelled == 400 - s.tokens_served
         assert s.records[0].outcome == "cancelled"
 
