@@ -73,7 +73,6 @@ def test_cons_through_live_source_matches_the_servers_token_count(server: LocalS
     assert res.traces_launched == 4 and res.traces_finished == 4 and res.traces_stopped == 0
     assert res.tokens > 0
     assert _predicted(server) - before == res.tokens  # we count exactly what the server generated
-    assert res.answer is not None
 
 
 class _StopEarly(Strategy):
@@ -136,7 +135,7 @@ def test_collect_resumes_after_kill_9_without_loss_or_duplicate(server: LocalSer
     out = tmp_path / "traces.jsonl"
     cmd = _collect_cmd(out, problems)
     cmd[cmd.index("--base-url") + 1] = server.base_url
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     n_before = 0
     while time.monotonic() < deadline and proc.poll() is None:
