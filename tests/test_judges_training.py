@@ -193,3 +193,11 @@ def test_load_judge_rejects_a_directory_without_config(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match=r"config\.json"):
         load_judge(tmp_path)
+
+
+def test_sample_pairs_is_balanced_and_seeded() -> None:
+    ds = build_pairs([synthetic_traces(30, 6)], "tokens:5")
+    s = ds.sample_pairs(40, seed=2)
+    assert len(s) == 40 and int(s.labels.sum()) == 20
+    assert s.a.tolist() == ds.sample_pairs(40, seed=2).a.tolist()
+    assert {p.problem for p in s.prefixes} == set(s.pair_problems())

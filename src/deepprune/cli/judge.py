@@ -50,6 +50,8 @@ def add_parser(sub: Any) -> None:
     pt.add_argument("--out", required=True, help="directory to write the judge into")
     _add_pair_args(pt)
     d = JudgeTrainingArgs()
+    pt.add_argument("--encoder", choices=("minilm", "none"), default=d.encoder,
+                    help="minilm: embedding + text features (default); none: text features only")
     pt.add_argument("--loss", choices=("focal", "ce"), default=d.loss)
     pt.add_argument("--focal-alpha", type=float, default=d.focal_alpha,
                     help=f"weight of the same-answer class (default {d.focal_alpha})")
@@ -76,6 +78,9 @@ def add_parser(sub: Any) -> None:
                     help="which problems (default: test, the held-out side of the split)")
     pe.add_argument("--max-problems", type=int, default=None,
                     help="a seeded sample of at most this many problems (slow judges)")
+    pe.add_argument("--sample-pairs", type=int, default=None, metavar="N",
+                    help="a seeded sample of N pairs, half same / half different where possible (slow judges; "
+                         "AUROC and TNR do not depend on the class ratio)")
     pe.add_argument("--json", metavar="FILE|-", help="write the reports as JSON")
     pe.add_argument("--plot", metavar="FILE.png", help="ROC curves of all judges on one chart")
     add_trace_input_args(pe)
@@ -114,7 +119,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from deepprune.judges.trained import train_judge
 
-    targs = JudgeTrainingArgs(loss=args.loss, focal_alpha=args.focal_alpha, focal_gamma=args.focal_gamma,
+    targs = JudgeTrainingArgs(encoder=args.encoder, loss=args.loss, focal_alpha=args.focal_alpha, focal_gamma=args.focal_gamma,
                               oversample=args.oversample, epochs=args.epochs, lr=args.lr, hidden=args.hidden,
                               threads=args.threads, seed=args.seed)
     t0 = time.perf_counter()
@@ -172,6 +177,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rng = np.random.default_rng(args.seed)
         keep = rng.choice(len(data.problems), size=args.max_problems, replace=False)
         data = data.subset([data.problems[i] for i in sorted(keep)])
+    if args.sample_pairs is not None and args.sample_pairs < len(data):
+        data = data.sample_pairs(args.sample_pairs, seed=args.seed)
     for (raw, _), info in zip(judges, trained_info, strict=True):
         seen = set(info.get("train_problems", ())) & set(data.problems)
         if seen:

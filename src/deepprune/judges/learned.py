@@ -125,10 +125,11 @@ class MiniLMJudge(Judge):
 
     name = "minilm"
 
-    def __init__(self, model_dir: str | Path | None = None, *, batch_size: int = 32) -> None:
+    def __init__(self, model_dir: str | Path | None = None, *, batch_size: int = 32,
+                 encoder: PrefixEncoder | None = None) -> None:
         self.model_dir = model_dir
         self.batch_size = batch_size
-        self.encoder_: PrefixEncoder | None = None
+        self.encoder_: PrefixEncoder | None = encoder
 
     def predict_proba(self, pairs: Sequence[Pair]) -> npt.NDArray[np.float64]:
         if self.encoder_ is None:

@@ -198,6 +198,23 @@ class PairDataset:
         train, test = split_problems(self.problems, test_fraction=test_fraction, seed=seed)
         return self.subset(train), self.subset(test)
 
+    def sample_pairs(self, n: int, *, seed: int = 0) -> PairDataset:
+        """A seeded sample of ``n`` pairs, balanced: ``n // 2`` of the rarer label (or all of
+        them when fewer), the rest of the other. Prefixes are kept as they are."""
+        rng = np.random.default_rng(seed)
+        pos = np.flatnonzero(self.labels == 1)
+        neg = np.flatnonzero(self.labels == 0)
+        rare, common = (pos, neg) if len(pos) < len(neg) else (neg, pos)
+        k_rare = min(len(rare), n // 2)
+        k_common = min(len(common), n - k_rare)
+        pick = np.sort(np.concatenate([rng.choice(rare, k_rare, replace=False),
+                                       rng.choice(common, k_common, replace=False)]))
+        used = np.unique(np.concatenate([self.a[pick], self.b[pick]]))
+        remap = np.full(len(self.prefixes), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        return PairDataset(tuple(self.prefixes[i] for i in used.tolist()), remap[self.a[pick]],
+                           remap[self.b[pick]], self.labels[pick].copy(), self.truncation, self.sources)
+
     # ---------------------------------------------------------------- on disk
     def save(self, path: str | Path) -> None:
         """Write the dataset as JSON Lines (gzip when the name ends in ``.gz``)."""

@@ -57,8 +57,9 @@ log = logging.getLogger(__name__)
 JUDGE_FORMAT = "deepprune/judge-v1"
 JUDGE_VERSION = 1
 KIND = "minilm-mlp"
-TEXT_FEATURES = ("cosine", "lexical_jaccard", "number_jaccard", "last_number_equal", "boxed_same",
-                 "boxed_different", "boxed_one", "log_chars_min", "log_chars_max", "log_chars_absdiff")
+TEXT_FEATURES = ("cosine", "lexical_jaccard", "number_jaccard", "last_number_equal", "last_number_shared",
+                 "log_numbers_min", "log_numbers_max", "boxed_same", "boxed_different", "boxed_one",
+                 "log_chars_min", "log_chars_max", "log_chars_absdiff")
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
@@ -72,6 +73,8 @@ def _text_features(a: str, b: str, cos: float) -> list[float]:
     sa, sb = set(na), set(nb)
     num_j = len(sa & sb) / len(sa | sb) if sa | sb else 1.0
     last_eq = float(bool(na) and bool(nb) and na[-1] == nb[-1])
+    shared = ((na[-1] in sb) + (nb[-1] in sa)) / 2.0 if na and nb else 0.0
+    ca, cb = math.log1p(len(na)), math.log1p(len(nb))
     ga, gb = ngram_set(a, 2), ngram_set(b, 2)
     lex = len(ga & gb) / len(ga | gb) if ga | gb else 1.0
     ba, bb = last_boxed(a), last_boxed(b)
@@ -84,15 +87,23 @@ def _text_features(a: str, b: str, cos: float) -> list[float]:
     elif (ba is None) != (bb is None):
         one = 1.0
     la, lb = math.log1p(len(a)), math.log1p(len(b))
-    return [cos, lex, num_j, last_eq, same, diff, one, min(la, lb), max(la, lb), abs(la - lb)]
+    return [cos, lex, num_j, last_eq, shared, min(ca, cb), max(ca, cb), same, diff, one,
+            min(la, lb), max(la, lb), abs(la - lb)]
 
 
-def pair_features(emb_a: npt.NDArray[np.float32], emb_b: npt.NDArray[np.float32],
+def pair_features(emb_a: npt.NDArray[np.float32] | None, emb_b: npt.NDArray[np.float32] | None,
                   texts_a: Sequence[str], texts_b: Sequence[str]) -> npt.NDArray[np.float32]:
-    """Features of pairs: ``(n, 2 * dim + len(TEXT_FEATURES))`` float32 (see the module docstring)."""
-    cos = np.einsum("ij,ij->i", emb_a, emb_b)
+    """Features of pairs: ``(n, 2 * dim + len(TEXT_FEATURES))`` float32 (see the module docstring).
+
+    Without embeddings (``emb_a is None``: the ``encoder="none"`` ablation) only the text
+    features, with the cosine set to 0.
+    """
+    n = len(texts_a)
+    cos = np.einsum("ij,ij->i", emb_a, emb_b) if emb_a is not None and emb_b is not None else np.zeros(n)
     text = np.asarray([_text_features(a, b, float(c)) for a, b, c in zip(texts_a, texts_b, cos, strict=True)],
-                      dtype=np.float32).reshape(len(cos), len(TEXT_FEATURES))
+                      dtype=np.float32).reshape(n, len(TEXT_FEATURES))
+    if emb_a is None or emb_b is None:
+        return text
     return np.concatenate([emb_a * emb_b, np.abs(emb_a - emb_b), text], axis=1).astype(np.float32)
 
 
@@ -149,6 +160,8 @@ class TrainedJudge(Judge):
         return self.encoder
 
     def features(self, pairs: Sequence[Pair]) -> npt.NDArray[np.float32]:
+        if self.args.encoder == "none":
+            return pair_features(None, None, [p.a for p in pairs], [p.b for p in pairs])
         texts = list(dict.fromkeys([p.a for p in pairs] + [p.b for p in pairs]))
         emb = self._encoder().encode(texts)
         row = {t: i for i, t in enumerate(texts)}
@@ -228,7 +241,7 @@ class TrainedJudge(Judge):
         save_file(tensors, str(out / "head.safetensors"))
         config = {
             "format": JUDGE_FORMAT, "version": JUDGE_VERSION, "kind": KIND,
-            "encoder": _describe_encoder(self._encoder()),
+            "encoder": _describe_encoder(self._encoder()) if self.args.encoder != "none" else None,
             "n_features": int(self.mean_.shape[0]), "text_features": list(TEXT_FEATURES),
             "truncation": self.truncation, "args": self.args.to_dict(), **self.info_,
         }
@@ -268,7 +281,7 @@ def load_judge(directory: str | Path, *, encoder: PrefixEncoder | None = None) -
     judge.info_ = {k: v for k, v in cfg.items()
                    if k not in ("format", "version", "kind", "encoder", "n_features", "text_features",
                                 "truncation", "args")}
-    want = cfg.get("encoder", {}).get("fingerprint")
+    want = (cfg.get("encoder") or {}).get("fingerprint")
     if encoder is None and want:
         have = _describe_encoder(judge._encoder()).get("fingerprint")
         if have != want:

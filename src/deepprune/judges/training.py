@@ -29,6 +29,9 @@ __all__ = ["JudgeTrainingArgs", "focal_loss", "focal_loss_value", "oversample_in
 class JudgeTrainingArgs:
     """How to train the judge's head. Defaults are the ones measured in BENCHMARKS.md."""
 
+    encoder: str = "minilm"
+    """``"minilm"``: MiniLM embedding features + text features; ``"none"``: text features only
+    (no transformer; the ablation)."""
     loss: str = "focal"
     """``"focal"`` or ``"ce"`` (plain binary cross-entropy)."""
     focal_alpha: float = 0.5
@@ -52,6 +55,8 @@ class JudgeTrainingArgs:
     """torch CPU threads."""
 
     def __post_init__(self) -> None:
+        if self.encoder not in ("minilm", "none"):
+            raise ConfigError("encoder", self.encoder, "'minilm' or 'none'")
         if self.loss not in ("focal", "ce"):
             raise ConfigError("loss", self.loss, "'focal' or 'ce'")
         if not 0.0 < self.focal_alpha < 1.0:
