@@ -6,7 +6,8 @@ prefix are all its 1..``ngram``-grams (default 2), and the score is
 ``|A ∩ B| / |A ∪ B|`` (1.0 for two empty prefixes). Features are computed once per distinct
 prefix (cached), so the cost grows with the number of traces, not of pairs.
 
-Measured on the shared MATH-100x8 traces (prefix ``words:5``): AUROC 0.76 (see BENCHMARKS.md).
+AUROC on all within-problem pairs of the shared MATH-100x8 traces: 0.66 with ``words:3``
+prefixes, 0.76 with ``words:5`` (``benchmarks/lexical_judge_auroc.py``; BENCHMARKS.md).
 """
 
 from __future__ import annotations
