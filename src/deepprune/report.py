@@ -61,9 +61,10 @@ def markdown_table(rows: Sequence[BenchRow]) -> str:
     return "\n".join(out)
 
 
-def plot_pareto(rows: Sequence[BenchRow], path: str | Path) -> Path:
+def plot_pareto(rows: Sequence[BenchRow], path: str | Path, sweep_keys: Sequence[str] = ()) -> Path:
     """Accuracy vs generated tokens, one panel per dataset, one point per strategy; points of a
-    sweep (same strategy name) are joined into a curve; the Pareto front is dashed."""
+    sweep are joined into a curve (with ``sweep_keys``: rows equal but for those parameters;
+    without: rows of the same strategy name); the Pareto front is dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,19 +76,24 @@ def plot_pareto(rows: Sequence[BenchRow], path: str | Path) -> Path:
         sub = [r for r in rows if r.dataset == ds and not r.not_applicable]
         by_name: dict[str, list[BenchRow]] = {}
         for r in sub:
-            by_name.setdefault(r.strategy.split(":")[0], []).append(r)
+            key = r.strategy.split(":")[0]
+            if sweep_keys:
+                rest = ",".join(f"{k}={v}" for k, v in r.params.items() if k not in sweep_keys)
+                key += f":{rest}" if rest else ""
+            by_name.setdefault(key, []).append(r)
         for name, pts in by_name.items():
             xs = [p.tokens_per_problem for p in pts]
             ys = [100 * p.accuracy for p in pts]
             order = sorted(range(len(pts)), key=lambda i: xs[i])
             line = ax.plot([xs[i] for i in order], [ys[i] for i in order], marker="o",
-                           linestyle="-" if len(pts) > 1 else "none", label=name)[0]
+                           linestyle="-" if len(pts) > 1 else "none", label=name[:60])[0]
             for p, x, y in zip(pts, xs, ys, strict=True):
                 if p.orderings > 1 and p.tokens_std:
                     ax.errorbar(x, y, xerr=p.tokens_std / p.problems, yerr=100 * p.accuracy_std,
                                 color=line.get_color(), alpha=0.4, capsize=2)
-                if len(pts) > 1 or ":" in p.strategy:
-                    ax.annotate(p.strategy.split(":", 1)[-1][:28], (x, y), fontsize=6, alpha=0.7,
+                swept = ",".join(f"{k}={p.params[k]}" for k in sweep_keys if k in p.params)
+                if swept or len(pts) > 1 or ":" in p.strategy:
+                    ax.annotate(swept or p.strategy.split(":", 1)[-1][:28], (x, y), fontsize=6, alpha=0.7,
                                 xytext=(3, 3), textcoords="offset points")
         front = []
         best = -1.0

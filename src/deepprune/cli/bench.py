@@ -83,5 +83,5 @@ def cmd_bench(args: argparse.Namespace) -> int:
         with open(args.markdown, "w", encoding="utf-8") as fh:
             fh.write(markdown_table(rows))
     if args.plot:
-        plot_pareto(rows, args.plot)
+        plot_pareto(rows, args.plot, sweep_keys=[sw.partition("=")[0].strip() for sw in args.sweep])
     return 0
