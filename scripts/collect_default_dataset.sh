@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/data}
 OUT=${OUT:-${DEEPPRUNE_CACHE:-$HOME/.cache/deepprune}/collect/default.jsonl}
 PORT=${PORT:-8077}
-NP=${NP:-8}
+NP=${NP:-16}
 THREADS=${THREADS:-2}
 PY=${PY:-.venv/bin/python}
 mkdir -p "$(dirname "$OUT")"
@@ -25,7 +25,7 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
   if "$PY" -m deepprune -v collect --base-url "http://127.0.0.1:$PORT/v1" --model qwen2.5-coder-0.5b-instruct \
       --problems "$SHARED/benchmarks/math500.jsonl" --problems "$SHARED/benchmarks/gsm8k_test.jsonl" \
       --select level=2,3,4 --shuffle-seed 0 --limit 20 \
-      --n 32 --rounds 8,16,24,32 --max-tokens 512 --temperature 0.8 --top-p 0.95 --top-logprobs 20 \
+      --n 32 --rounds 4,8,12,16,20,24,28,32 --max-tokens 512 --temperature 0.8 --top-p 0.95 --top-logprobs 20 \
       --seed 0 --concurrency "$NP" --stall-timeout 600 --no-progress --out "$OUT"; then
     exit 0
   fi
