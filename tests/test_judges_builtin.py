@@ -72,9 +72,9 @@ def test_noisy_oracle_reaches_the_chosen_auroc(auroc: float) -> None:
     rng = np.random.default_rng(0)
     answers: list[str | None] = [str(a) for a in rng.choice(4, size=200, p=[0.6, 0.2, 0.1, 0.1])]
     ctx = _ctx(answers, seed=5)
-    pairs = [Pair("", "", ids=(i, j), context=ctx) for i in range(200) for j in range(i + 1, 300)]
+    pairs = [Pair("", "", ids=(i, j), context=ctx) for i in range(200) for j in range(i + 1, 200)]
     scores = NoisyOracleJudge(auroc).predict_proba(pairs)
-    labels = [int(answers[i] == answers[j]) for i in range(200) for j in range(i + 1, 300)]
+    labels = [int(answers[i] == answers[j]) for i in range(200) for j in range(i + 1, 200)]
     assert roc_auc_score(labels, scores) == pytest.approx(auroc, abs=0.01)
     # tau = 0.5 is the midpoint: both error rates equal Phi(-mu/2)
     y = np.asarray(labels, dtype=bool)
