@@ -172,9 +172,9 @@ CLEAN = replay_results(SMALL, "cons", budget=4)[0]
 LENGTHS = [t.n_tokens for t in SMALL.traces_of(SMALL.problems[0].id)]
 
 
-@pytest.mark.parametrize("fault", ["status:503@3", "status:500@1", "status:429@2", "refuse@2"])
+@pytest.mark.parametrize("fault", ["status:503@3", "status:500@1", "status:429@2", "refuse@2", "stall:0:30@1"])
 def test_failures_before_the_first_token_are_retried(fault: str) -> None:
-    res, errors, stats = _run_small(faults=[fault])
+    res, errors, stats = _run_small(faults=[fault], first_token_timeout_s=0.5)
     assert (res.answer, res.tokens, res.traces_finished) == (CLEAN.answer, CLEAN.tokens, 4)
     assert not errors
     assert stats.streams_faulted == int(fault.rsplit("@", 1)[1])  # type: ignore[attr-defined]
