@@ -75,3 +75,16 @@ def test_bench_reports_na_for_strategies_that_cannot_run() -> None:
     assert rows[0].not_applicable is None and rows[0].accuracy >= 0
     assert all(r.not_applicable and "confidences" in r.not_applicable for r in rows[1:])
     assert "n/a" in text_table(rows) and "n/a deepconf-low" in markdown_table(rows)
+
+
+def test_simulate_cli_writes_a_replayable_file(tmp_path: Path) -> None:
+    if not SOURCE.is_dir():
+        pytest.skip(f"shared data not found at {SOURCE}")
+    from deepprune.cli import main
+    from deepprune.formats.tracefile import read_traces
+
+    out = tmp_path / "sim.jsonl.gz"
+    assert main(["simulate", str(SOURCE), "--no-sweep", "--write", str(out), "--seed", "2"]) == 0
+    ts = read_traces(out)
+    assert ts.header["simulation"] is True and len(ts.problems) == 7 and ts.n_traces == 7 * 512
+    assert main(["simulate", str(tmp_path / "missing"), "--no-sweep"]) == 1  # a DataError, reported
