@@ -159,3 +159,15 @@ def test_collect_resumes_after_kill_9_without_loss_or_duplicate(server: LocalSer
     text = out.read_text()
     assert all(line in text for line in kept)  # finished traces from before the kill are kept as they were
     assert all(t.confs is not None and len(t.confs) == t.n_tokens for p in ts.problems for t in ts.traces_of(p.id))
+
+
+def test_deepprune_run_cons_counts_what_the_server_generated(server: LocalServer) -> None:
+    before = _predicted(server)
+    cmd = [sys.executable, "-m", "deepprune", "run", "--base-url", server.base_url, "--model", MODEL_NAME,
+           "--strategy", "cons", "--question", "What is 17 + 25?", "--gold", "42", "--kind", "integer",
+           "--n", "3", "--max-tokens", "48", "--json", "-"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["problems"] == 1 and out["traces_stopped"] == 0 and out["traces_failed"] == 0
+    assert out["tokens"] > 0 and _predicted(server) - before == out["tokens"]
