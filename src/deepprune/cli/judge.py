@@ -50,8 +50,9 @@ def add_parser(sub: Any) -> None:
     pt.add_argument("--out", required=True, help="directory to write the judge into")
     _add_pair_args(pt)
     d = JudgeTrainingArgs()
-    pt.add_argument("--encoder", choices=("minilm", "none"), default=d.encoder,
-                    help="minilm: embedding + text features (default); none: text features only")
+    pt.add_argument("--encoder", choices=("minilm", "minilm-full", "none"), default=d.encoder,
+                    help="minilm: MiniLM cosine + text features (default); minilm-full: also the embedding "
+                         "interactions; none: text features only")
     pt.add_argument("--loss", choices=("focal", "ce"), default=d.loss)
     pt.add_argument("--focal-alpha", type=float, default=d.focal_alpha,
                     help=f"weight of the same-answer class (default {d.focal_alpha})")

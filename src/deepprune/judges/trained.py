@@ -9,8 +9,10 @@ plus K^2 cheap head evaluations; a cross-encoder would cost K^2 transformer pass
 
 Pair features (all symmetric in a <-> b), see :func:`pair_features`:
 
-* ``u * v`` and ``|u - v|`` of the normalised embeddings (2 x 384);
-* cosine similarity; word 1-2-gram Jaccard (the lexical judge); Jaccard of the sets of numbers;
+* the cosine similarity of the two MiniLM embeddings (``encoder="minilm"``, the default; the
+  ``minilm-full`` ablation adds ``u * v`` and ``|u - v|``, 2 x 384 dimensions, which overfit the
+  few training problems we have: see BENCHMARKS.md);
+* word 1-2-gram Jaccard (the lexical judge); Jaccard of the sets of numbers;
   whether the last numbers written are equal;
 * partial answers visible in the prefix: both prefixes contain a ``\\boxed{}`` answer and they are
   equivalent / both and different / only one has one;
@@ -92,17 +94,17 @@ def _text_features(a: str, b: str, cos: float) -> list[float]:
 
 
 def pair_features(emb_a: npt.NDArray[np.float32] | None, emb_b: npt.NDArray[np.float32] | None,
-                  texts_a: Sequence[str], texts_b: Sequence[str]) -> npt.NDArray[np.float32]:
-    """Features of pairs: ``(n, 2 * dim + len(TEXT_FEATURES))`` float32 (see the module docstring).
+                  texts_a: Sequence[str], texts_b: Sequence[str], *, full: bool = False) -> npt.NDArray[np.float32]:
+    """Features of pairs, float32 of shape ``(n, len(TEXT_FEATURES))`` (``full``: with ``u * v``
+    and ``|u - v|`` in front, ``(n, 2 * dim + len(TEXT_FEATURES))``). See the module docstring.
 
-    Without embeddings (``emb_a is None``: the ``encoder="none"`` ablation) only the text
-    features, with the cosine set to 0.
+    Without embeddings (``emb_a is None``: the ``encoder="none"`` ablation) the cosine is 0.
     """
     n = len(texts_a)
     cos = np.einsum("ij,ij->i", emb_a, emb_b) if emb_a is not None and emb_b is not None else np.zeros(n)
     text = np.asarray([_text_features(a, b, float(c)) for a, b, c in zip(texts_a, texts_b, cos, strict=True)],
                       dtype=np.float32).reshape(n, len(TEXT_FEATURES))
-    if emb_a is None or emb_b is None:
+    if emb_a is None or emb_b is None or not full:
         return text
     return np.concatenate([emb_a * emb_b, np.abs(emb_a - emb_b), text], axis=1).astype(np.float32)
 
@@ -167,7 +169,8 @@ class TrainedJudge(Judge):
         row = {t: i for i, t in enumerate(texts)}
         ia = [row[p.a] for p in pairs]
         ib = [row[p.b] for p in pairs]
-        return pair_features(emb[ia], emb[ib], [p.a for p in pairs], [p.b for p in pairs])
+        return pair_features(emb[ia], emb[ib], [p.a for p in pairs], [p.b for p in pairs],
+                             full=self.args.encoder == "minilm-full")
 
     # ------------------------------------------------------------ sklearn-style API
     def fit(self, pairs: Sequence[Pair], labels: Sequence[int] | npt.NDArray[Any]) -> TrainedJudge:

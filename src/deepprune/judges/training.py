@@ -30,8 +30,8 @@ class JudgeTrainingArgs:
     """How to train the judge's head. Defaults are the ones measured in BENCHMARKS.md."""
 
     encoder: str = "minilm"
-    """``"minilm"``: MiniLM embedding features + text features; ``"none"``: text features only
-    (no transformer; the ablation)."""
+    """``"minilm"``: the MiniLM cosine + the text features; ``"minilm-full"``: also the 2 x 384
+    embedding interactions ``u * v``, ``|u - v|``; ``"none"``: text features only (no transformer)."""
     loss: str = "focal"
     """``"focal"`` or ``"ce"`` (plain binary cross-entropy)."""
     focal_alpha: float = 0.5
@@ -55,8 +55,8 @@ class JudgeTrainingArgs:
     """torch CPU threads."""
 
     def __post_init__(self) -> None:
-        if self.encoder not in ("minilm", "none"):
-            raise ConfigError("encoder", self.encoder, "'minilm' or 'none'")
+        if self.encoder not in ("minilm", "minilm-full", "none"):
+            raise ConfigError("encoder", self.encoder, "'minilm', 'minilm-full' or 'none'")
         if self.loss not in ("focal", "ce"):
             raise ConfigError("loss", self.loss, "'focal' or 'ce'")
         if not 0.0 < self.focal_alpha < 1.0:
