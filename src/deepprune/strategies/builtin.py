@@ -41,10 +41,11 @@ def _deepprune(params: dict[str, str]) -> StrategyFactory:
     from deepprune.prefix import Truncation
     from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
 
+    default_kmax: int | None = 32
     cfg = DeepPruneConfig(
         tau=take(params, "tau", float, 0.5),
         p=take(params, "p", int, 1),
-        kmax=take(params, "kmax", _opt_int, 32),
+        kmax=take(params, "kmax", _opt_int, default_kmax),
         vote=take(params, "vote", str, "representatives"),
         k2=take(params, "k2", int, 20),
         k3=take(params, "k3", int, 10),
