@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("raw", nargs="?", default=str(CACHE / "collect" / "default.jsonl"))
     ap.add_argument("--per-problem", type=int, default=None)
     ap.add_argument("--server-info", default="", help="llama-server version line for the datasheet")
+    ap.add_argument("--note", action="append", default=[], help="a line for the datasheet's History section")
     ap.add_argument("--out-dir", default=str(DATA), help="where to write (default: the package data folder)")
     args = ap.parse_args()
     data = Path(args.out_dir)
@@ -156,6 +157,16 @@ def main() -> None:
         "",
         "The server's sampling is seeded per request, but batched CPU decoding is not bit-reproducible across",
         "runs; a re-collection gives statistically equivalent, not identical, traces.",
+        "",
+        *(["## History", "", *(f"* {n}" for n in args.note), ""] if args.note else []),
+        "## What it is like",
+        "",
+        "A small 4-bit coder model on competition-style math and grade-school word problems, capped at 512",
+        "new tokens: individual traces are often wrong or cut off before their `\\boxed{}` answer, and",
+        "problems have several distinct answers. That makes it a hard, high-disagreement case for",
+        "self-consistency (the opposite of the shared MATH-100x8 traces, where ~91% of traces agree): pruning",
+        "must not stop the minority of good traces. Every trace carries per-token confidences, so DeepConf",
+        "runs on it; accuracy figures below use `deepprune.answers.answers_equal` (math-verify).",
         "",
         "## Results",
         "",
