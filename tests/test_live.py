@@ -340,3 +340,14 @@ def test_concurrency_is_bounded_across_traces() -> None:
     src = LiveSource(_cfg(max_concurrency=3), transport=server.transport())
     res = asyncio.run(run_problem(ConsensusStrategy, src, PROBLEM, budget=8))
     assert res.traces_finished == 8 and peak[0] == 3
+
+
+def test_an_unexpected_error_fails_the_trace_instead_of_hanging() -> None:
+    def script(body: dict[str, Any]) -> list[str | float | Exception]:
+        return [f"data: {json.dumps(chat_chunk(['a']))}\n\n", RuntimeError("bug in a transport")]
+    strat = _StopFirstAfter(after=10**6)
+    src = LiveSource(_cfg(), transport=FakeServer(script=script).transport())
+    res = asyncio.run(asyncio.wait_for(run_problem(lambda: strat, src, PROBLEM, budget=2), 10))
+    failed = [e for e in strat.events if isinstance(e, TraceFailed)]
+    assert len(failed) == 2 and all("bug in a transport" in e.error for e in failed)
+    assert res.tokens == 2

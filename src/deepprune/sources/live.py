@@ -208,6 +208,10 @@ class LiveSession:
             log.warning("trace %s#%d failed after %d tokens: %s", self.problem.id, tid, st.n, exc)
             st.error = str(exc)
             self._post(tid, st, _ERROR)
+        except Exception as exc:  # a bug must fail the trace, never hang the session
+            log.exception("trace %s#%d: unexpected error", self.problem.id, tid)
+            st.error = f"unexpected {type(exc).__name__}: {exc}"
+            self._post(tid, st, _ERROR)
 
     @staticmethod
     async def _cancel(st: _LiveTrace) -> None:

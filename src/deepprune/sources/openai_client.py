@@ -386,6 +386,8 @@ class StreamClient:
             if got_token:
                 raise StreamError(f"stream from {c.base_url} broke off: {exc or type(exc).__name__}") from exc
             raise _Retryable("connection", str(exc) or type(exc).__name__) from exc
+        except httpx.HTTPError as exc:  # anything else httpx can raise: not retried
+            raise StreamError(f"HTTP error talking to {c.base_url}: {type(exc).__name__}: {exc}") from exc
 
 
 class _Retryable(Exception):
