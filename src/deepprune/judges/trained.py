@@ -31,6 +31,7 @@ docs/judges.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -70,7 +71,8 @@ def _numbers(text: str) -> list[str]:
     return _NUMBER.findall(text)
 
 
-def _text_features(a: str, b: str, cos: float) -> list[float]:
+@functools.lru_cache(maxsize=65536)
+def _text_only(a: str, b: str) -> tuple[float, ...]:
     na, nb = _numbers(a), _numbers(b)
     sa, sb = set(na), set(nb)
     num_j = len(sa & sb) / len(sa | sb) if sa | sb else 1.0
@@ -89,8 +91,12 @@ def _text_features(a: str, b: str, cos: float) -> list[float]:
     elif (ba is None) != (bb is None):
         one = 1.0
     la, lb = math.log1p(len(a)), math.log1p(len(b))
-    return [cos, lex, num_j, last_eq, shared, min(ca, cb), max(ca, cb), same, diff, one,
-            min(la, lb), max(la, lb), abs(la - lb)]
+    return (lex, num_j, last_eq, shared, min(ca, cb), max(ca, cb), same, diff, one,
+            min(la, lb), max(la, lb), abs(la - lb))
+
+
+def _text_features(a: str, b: str, cos: float) -> list[float]:
+    return [cos, *_text_only(a, b)]
 
 
 def pair_features(emb_a: npt.NDArray[np.float32] | None, emb_b: npt.NDArray[np.float32] | None,
