@@ -135,7 +135,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     report, _ = evaluate_judge(judge, test, name=str(out))
     judge.info_["test_report"] = report.to_dict()
     judge.save(out)
-    print(f"saved {out} (trained in {judge.info_['train_seconds']:.0f} s)")
+    print(f"saved {out} (trained in {judge.info_['train_seconds']:.0f} s wall, "
+          f"{judge.info_['train_cpu_seconds']:.0f} s CPU)")
     print(_table([report]))
     if args.json:
         write_json(report.to_dict(), args.json)

@@ -113,6 +113,8 @@ class JudgeReport:
     prefixes: int
     seconds: float
     """Wall time of ``predict_proba`` over all pairs (one batch per problem)."""
+    cpu_seconds: float
+    """CPU time of this process meanwhile (all threads; on a shared machine the honest cost)."""
     pairs_per_s: float
     traces_per_s: float
     """Distinct prefixes scored per second of judge time."""
@@ -132,6 +134,7 @@ def evaluate_judge(judge: Judge, data: PairDataset, *, name: str | None = None, 
     pairs = data.pairs()
     scores = np.empty(len(pairs), dtype=np.float64)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     if batch == "all":
         scores[:] = judge.predict_proba(pairs)
     else:
@@ -141,13 +144,14 @@ def evaluate_judge(judge: Judge, data: PairDataset, *, name: str | None = None, 
             if len(idx):
                 scores[idx] = judge.predict_proba([pairs[i] for i in idx])
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     bal = data.balance()
     report = JudgeReport(
         judge=name or getattr(judge, "name", type(judge).__name__), dataset=dataset or ",".join(data.sources),
         truncation=data.truncation, auroc=auroc(data.labels, scores),
         tnr_at_fnr=tnr_at_fnr(data.labels, scores, fnr=fnr), fnr=fnr, pairs=bal.pairs,
         positives=bal.positives, negatives=bal.negatives, problems=bal.problems, prefixes=bal.prefixes,
-        seconds=seconds, pairs_per_s=bal.pairs / seconds if seconds > 0 else float("inf"),
+        seconds=seconds, cpu_seconds=cpu, pairs_per_s=bal.pairs / seconds if seconds > 0 else float("inf"),
         traces_per_s=bal.prefixes / seconds if seconds > 0 else float("inf"),
     )
     return report, scores

@@ -312,6 +312,7 @@ def train_judge(train: PairDataset, args: JudgeTrainingArgs | None = None, *,
     judge = TrainedJudge(args, truncation=train.truncation, encoder=encoder)
     require("torch").set_num_threads(args.threads)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     pairs = train.pairs()
     X = judge.features(pairs)
     t_feat = time.perf_counter() - t0
@@ -325,5 +326,6 @@ def train_judge(train: PairDataset, args: JudgeTrainingArgs | None = None, *,
         "train_balance": {"problems": bal.problems, "pairs": bal.pairs, "positives": bal.positives,
                           "negatives": bal.negatives},
         "feature_seconds": round(t_feat, 2), "train_seconds": round(time.perf_counter() - t0, 2),
+        "train_cpu_seconds": round(time.process_time() - c0, 2),
     }
     return judge
