@@ -82,6 +82,8 @@ def main() -> None:
     ap.add_argument("--save-dir", default="runs/bench_judges")
     ap.add_argument("--json", default=None)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--embedding-cache", default="runs/bench_judges/embeddings",
+                    help="directory of saved prefix embeddings (<rule>.npz), reused across runs")
     args = ap.parse_args()
     import dataclasses
 
@@ -100,9 +102,17 @@ def main() -> None:
         data = build_pairs(sets, rule)
         train, test = data.split(test_fraction=args.test_fraction, seed=args.seed)
         print(f"== {rule}: all {data.balance()}\n   train {train.balance()}\n   test  {test.balance()}", flush=True)
+        texts = [p.text for p in data.prefixes]
+        cache = Path(args.embedding_cache) / f"{rule.replace(':', '_')}.npz"
+        if cache.exists():
+            saved = np.load(cache, allow_pickle=False)
+            for t, v in zip(saved["texts"].tolist(), saved["emb"], strict=True):
+                encoder._cache[t] = v
         t0 = time.perf_counter()
-        encoder.encode([p.text for p in data.prefixes])
+        emb = encoder.encode(texts)
         enc_s = time.perf_counter() - t0
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, texts=np.asarray(texts), emb=emb)
         print(f"   encoded {len(data.prefixes)} prefixes in {enc_s:.1f} s", flush=True)
         for name, judge in [("lexical", LexicalJudge()), ("minilm", MiniLMJudge(encoder=encoder))]:
             rep, _ = evaluate_judge(judge, test, name=name)
