@@ -9,7 +9,7 @@ seed 0, the same split as ``deepprune judge train``), then
   focal + 2x oversampling (default), focal without oversampling, cross-entropy with and without
   oversampling, text features only (no MiniLM).
 
-The default variant of every truncation is saved to ``--save-dir/judge-<rule>`` and the test
+The default variant of every truncation is saved to ``--save-dir/judge-<datasets>-<rule>`` and the test
 problems' traces to ``--save-dir/test-<dataset>.jsonl`` so that ``deepprune bench`` can measure
 DeepPrune with it on problems the judge never saw.
 
@@ -103,7 +103,7 @@ def main() -> None:
         train, test = data.split(test_fraction=args.test_fraction, seed=args.seed)
         print(f"== {rule}: all {data.balance()}\n   train {train.balance()}\n   test  {test.balance()}", flush=True)
         texts = [p.text for p in data.prefixes]
-        cache = Path(args.embedding_cache) / f"{rule.replace(':', '_')}.npz"
+        cache = Path(args.embedding_cache) / f"{'+'.join(ts.name for ts in sets)}-{rule.replace(':', '_')}.npz"
         if cache.exists():
             saved = np.load(cache, allow_pickle=False)
             for t, v in zip(saved["texts"].tolist(), saved["emb"], strict=True):
@@ -138,7 +138,7 @@ def main() -> None:
             if vname == "focal+os2 (default)":
                 judge.info_.update(test_fraction=args.test_fraction, split_seed=args.seed,
                                    test_report=rep.to_dict())
-                judge.save(save / f"judge-{rule.replace(':', '')}")
+                judge.save(save / f"judge-{'+'.join(ts.name for ts in sets)}-{rule.replace(':', '')}")
         for ts in sets:
             keep = [p for p in ts.problems if f"{ts.name}/{p.id}" in set(test.problems)]
             out = save / f"test-{ts.name}.jsonl"
