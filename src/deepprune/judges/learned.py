@@ -142,7 +142,7 @@ class MiniLMJudge(Judge):
         ia = [row[p.a] for p in pairs]
         ib = [row[p.b] for p in pairs]
         cos = np.einsum("ij,ij->i", emb[ia], emb[ib]).astype(np.float64)
-        return np.clip((1.0 + cos) / 2.0, 0.0, 1.0)
+        return np.asarray(np.clip((1.0 + cos) / 2.0, 0.0, 1.0), dtype=np.float64)
 
 
 # ---------------------------------------------------------------- registration (no torch import)

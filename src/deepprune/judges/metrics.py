@@ -147,7 +147,7 @@ def evaluate_judge(judge: Judge, data: PairDataset, *, name: str | None = None, 
     cpu = time.process_time() - c0
     bal = data.balance()
     report = JudgeReport(
-        judge=name or getattr(judge, "name", type(judge).__name__), dataset=dataset or ",".join(data.sources),
+        judge=str(name or getattr(judge, "name", type(judge).__name__)), dataset=dataset or ",".join(data.sources),
         truncation=data.truncation, auroc=auroc(data.labels, scores),
         tnr_at_fnr=tnr_at_fnr(data.labels, scores, fnr=fnr), fnr=fnr, pairs=bal.pairs,
         positives=bal.positives, negatives=bal.negatives, problems=bal.problems, prefixes=bal.prefixes,

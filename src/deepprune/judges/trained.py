@@ -232,7 +232,8 @@ class TrainedJudge(Judge):
         assert self.mean_ is not None and self.std_ is not None
         with torch.no_grad():
             logits = self.head_(torch.from_numpy((X - self.mean_) / self.std_)).squeeze(-1)
-            return torch.sigmoid(logits).double().numpy().reshape(len(pairs))
+            out: npt.NDArray[np.float64] = torch.sigmoid(logits).double().numpy().reshape(len(pairs))
+        return out
 
     # ------------------------------------------------------------ on disk
     def save(self, directory: str | Path) -> Path:

@@ -85,7 +85,7 @@ def focal_loss_value(p: float, y: int, *, alpha: float = 0.5, gamma: float = 2.0
     """
     p_t = p if y == 1 else 1.0 - p
     alpha_t = alpha if y == 1 else 1.0 - alpha
-    return -alpha_t * (1.0 - p_t) ** gamma * math.log(p_t)
+    return float(-alpha_t * (1.0 - p_t) ** gamma * math.log(p_t))
 
 
 def focal_loss(logits: Any, targets: Any, *, alpha: float = 0.5, gamma: float = 2.0,
