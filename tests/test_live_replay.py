@@ -268,3 +268,28 @@ def test_resume_continues_the_stopped_trace_like_replay() -> None:
     resumed = [r for r in stats.records if r.offset > 0]  # type: ignore[attr-defined]
     assert len(resumed) == 1 and resumed[0].trace_index == 1 and resumed[0].outcome == "completed"
     assert resumed[0].offset + resumed[0].sent_tokens == traces[1].n_tokens
+
+
+def _math100(path: object, n: int, *, shortest: bool = False) -> TraceSet:
+    from deepprune.formats.loaders import load_traces
+
+    ts = load_traces(str(path))
+    keep = ts.problems[:n] if not shortest else tuple(
+        sorted(ts.problems, key=lambda p: sum(t.n_tokens for t in ts.traces_of(p.id)))[:n])
+    return _reextracted(TraceSet(keep, {p.id: ts.traces_of(p.id) for p in keep}, ts.header, ts.name))
+
+
+def _compare_math100(ts: TraceSet, specs: Sequence[str]) -> None:
+    for spec in specs:
+        live = live_results(ts, spec, rate=0, top_logprobs=0)
+        assert _key(live) == _key(replay_results(ts, spec)), spec
+
+
+def test_math100_live_equals_replay(math100_path: object) -> None:
+    """Real traces without recorded tokens: the server's cut of the text gives the same counts."""
+    _compare_math100(_math100(math100_path, 2, shortest=True), ["cons", "esc:w=4"])
+
+
+@pytest.mark.slow
+def test_math100_live_equals_replay_more_problems(math100_path: object) -> None:
+    _compare_math100(_math100(math100_path, 20), ["cons", "esc:w=4", "adaptive"])
