@@ -293,3 +293,27 @@ def test_math100_live_equals_replay(math100_path: object) -> None:
 @pytest.mark.slow
 def test_math100_live_equals_replay_more_problems(math100_path: object) -> None:
     _compare_math100(_math100(math100_path, 20), ["cons", "esc:w=4", "adaptive"])
+
+
+def _default_problems(ids: Sequence[str]) -> TraceSet:
+    from deepprune.datasets import resolve
+    from deepprune.formats.loaders import load_traces
+
+    ts = load_traces(resolve("default"))
+    keep = tuple(p for p in ts.problems if p.id in ids)
+    return TraceSet(keep, {p.id: ts.traces_of(p.id) for p in keep}, ts.header, ts.name)
+
+
+@pytest.mark.parametrize("spec,ids", [
+    ("deepconf-low:warmup=4,parallel=4", ["gsm8k_test-98"]),
+    pytest.param("deepconf-high:warmup=4,parallel=4", ["math500-test/intermediate_algebra/207.json",
+                                                       "math500-test/precalculus/659.json"], marks=pytest.mark.slow),
+])
+def test_default_dataset_deepconf_live_stops_what_replay_stops(spec: str, ids: list[str]) -> None:
+    """Real recorded confidences (the shipped dataset), served as synthesised top-20 logprobs."""
+    ts = _default_problems(ids)
+    rep, liv = replay_results(ts, spec), live_results(ts, spec, rate=400)
+    assert sum(r.traces_stopped for r in rep) > 0
+    for a, b in zip(rep, liv, strict=True):
+        assert (b.answer, b.traces_launched, b.traces_stopped) == (a.answer, a.traces_launched, a.traces_stopped)
+        assert a.tokens <= b.tokens <= a.tokens + 32 * a.traces_stopped
