@@ -308,3 +308,21 @@ def test_failures_and_judge_cost_are_shown(tmp_path: Path) -> None:
     page, md = lb.render_html(board), lb.render_markdown(board)
     assert "+123 judge calls" in page and "2 problem(s) failed" in page and "4,567 judge tokens" in page
     assert "+123 judge calls (2 failed)" in md
+
+
+def test_not_applicable_rows_are_left_out_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from deepprune.leaderboard import load_results as _load
+
+    rows = [
+        {"dataset": "d", "strategy": "cons", "accuracy": 0.5, "tokens": 100.0},
+        {"dataset": "d", "strategy": "deepconf-low", "accuracy": float("nan"), "tokens": float("nan"),
+         "not_applicable": "deepconf-low needs per-token confidences"},
+    ]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(rows))
+    with caplog.at_level(logging.WARNING, logger="deepprune.leaderboard"):
+        got = _load([path])
+    assert [r.strategy for r in got] == ["cons"]
+    assert "deepconf-low on d) is n/a" in caplog.text

@@ -221,7 +221,15 @@ def load_results(paths: Iterable[str | Path]) -> list[Result]:
             raise FormatError(f"expected a JSON list of bench rows, got {type(doc).__name__}", path=path)
         if not doc:
             log.warning("%s: no rows", path)
-        out.extend(_result(rec, path, i) for i, rec in enumerate(doc))
+        for i, rec in enumerate(doc):
+            na = rec.get("not_applicable") if isinstance(rec, Mapping) else None
+            if na:
+                # the strategy could not run on that dataset (e.g. DeepConf without logprobs):
+                # it has no figures to rank; say so instead of dropping it silently
+                log.warning("%s: row %d (%s on %s) is n/a and is left out: %s", path, i,
+                            rec.get("strategy"), rec.get("dataset"), na)
+                continue
+            out.append(_result(rec, path, i))
     return out
 
 
