@@ -134,11 +134,8 @@ def bench(
                 toks.append(float(sum(x.tokens for x in results)))
                 runs.append(results)
             per_spec[spec.label] = (accs, toks, runs)
-        cons_tokens = None
-        for label, (_a, toks, _r) in per_spec.items():
-            if StrategySpec.parse(label).name == "cons":
-                cons_tokens = statistics.fmean(toks)
-                break
+        cons_tokens = next((statistics.fmean(per_spec[s.label][1]) for s in specs
+                            if s.name == "cons" and s.label not in not_applicable), None)
         for spec in specs:
             if spec.label in not_applicable:
                 rows.append(BenchRow(

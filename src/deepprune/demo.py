@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deepprune.bench import BenchRow, bench
-from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.errors import ConfigError
 from deepprune.formats.loaders import load_traces
 from deepprune.strategies.registry import available, build
 
@@ -35,21 +35,18 @@ def demo_rows(path: str | Path, *, orderings: int = 5, seed: int = 0) -> tuple[l
     not fit the data (e.g. DeepConf without confidences) are returned as (name, reason)."""
     ts = load_traces(path)
     names = available()
-    rows: list[BenchRow] = []
+    specs: list[str] = []
     skipped: list[tuple[str, str]] = []
     for spec in DEMO_STRATEGIES:
-        name = spec.split(":")[0]
-        if name not in names:
+        if spec.split(":")[0] not in names:
             skipped.append((spec, "not available in this version"))
             continue
         try:
             build(spec)
-            rows.extend(bench([ts], [spec], orderings=orderings, seed=seed))
-        except (ConfigError, DeepPruneError) as exc:
+        except ConfigError as exc:
             skipped.append((spec, str(exc)))
-    cons = next((r for r in rows if r.strategy == "cons"), None)
-    if cons is not None:
-        from dataclasses import replace
-
-        rows = [replace(r, reduction=1 - r.tokens / cons.tokens) for r in rows]
-    return rows, skipped
+            continue
+        specs.append(spec)
+    rows = bench([ts], specs, orderings=orderings, seed=seed)
+    skipped += [(r.strategy, r.not_applicable) for r in rows if r.not_applicable]
+    return [r for r in rows if not r.not_applicable], skipped

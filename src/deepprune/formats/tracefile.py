@@ -295,7 +295,7 @@ class TraceWriter:
 
     def close(self) -> None:
         self._fh.flush()
-        os.fsync(self._fh.fileno()) if hasattr(self._fh, "fileno") else None
+        os.fsync(self._fh.fileno())
         self._fh.close()
 
     def __enter__(self) -> TraceWriter:

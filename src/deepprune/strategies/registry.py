@@ -8,9 +8,9 @@ Expensive shared objects (a judge model) are built once in the builder, not per 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from deepprune.errors import ConfigError
 from deepprune.strategies.base import StrategyFactory
@@ -108,6 +108,3 @@ def _load_builtin() -> None:
     # Importing the modules registers their builders.
     from deepprune.strategies import builtin  # noqa: F401
 
-
-def describe(params: Mapping[str, Any]) -> str:  # pragma: no cover - convenience
-    return ",".join(f"{k}={v}" for k, v in params.items())
