@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from typing import Any
 
@@ -74,7 +73,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     rows = bench(datasets, specs, orderings=args.orderings, seed=args.seed, budget=args.budget,
                  raise_on_error=args.on_error != "skip", progress=bar.update)
     bar.close()
-    command = "deepprune " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    command = args.command_line
     if args.json != "-":
         print(text_table(rows))
     if args.json:

@@ -6,6 +6,8 @@
   report on the test side, save the judge directory.
 * ``judge eval --judge NAME|DIR ... --traces TRACES...`` — AUROC, TNR at FNR = 0.2, pairs,
   positives, negatives, pairs/s for each judge; ``--plot`` draws their ROC curves on one chart.
+* ``judge sweep TRACES... --truncate tokens:16 tokens:64 ...`` — AUROC of each judge and DeepPrune's
+  token reduction and accuracy with it, against prefix length (Markdown tables, ``--json``, ``--plot``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -86,7 +87,30 @@ def add_parser(sub: Any) -> None:
     pe.add_argument("--plot", metavar="FILE.png", help="ROC curves of all judges on one chart")
     add_trace_input_args(pe)
     pe.set_defaults(func=cmd_eval)
+    ps = jsub.add_parser("sweep", help="judge AUROC and DeepPrune's token reduction against prefix length",
+                         description="For each truncation: every judge's AUROC over all within-problem pairs "
+                                     "(the trained judge cross-validated by problem) and DeepPrune replayed with it "
+                                     "against cons@K and the oracle (a perfect judge at the same cut).")
+    ps.add_argument("traces", nargs="+", metavar="TRACES", help="trace files or shipped dataset names")
+    ps.add_argument("--truncate", nargs="+", default=list(SWEEP_DEFAULT), metavar="words:K|tokens:N",
+                    help="prefix rules to sweep (default: " + " ".join(SWEEP_DEFAULT) + ")")
+    ps.add_argument("--judge", "-j", action="append", metavar="NAME", default=None,
+                    help="a registered judge name, or 'trained' (the trained judge, k-fold cross-validated by "
+                         "problem); repeatable (default: lexical, minilm, trained)")
+    ps.add_argument("--folds", type=int, default=5, help="cross-validation folds for 'trained' (default 5)")
+    ps.add_argument("--orderings", type=int, default=1, help="seeded trace orderings per replay (default 1)")
+    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--tau", type=float, default=0.5, help="DeepPrune's clustering threshold (default 0.5)")
+    ps.add_argument("--epochs", type=int, default=JudgeTrainingArgs().epochs, help="trained judge epochs")
+    ps.add_argument("--threads", type=int, default=JudgeTrainingArgs().threads, help="torch CPU threads")
+    ps.add_argument("--json", metavar="FILE|-", help="write the sweep points as JSON")
+    ps.add_argument("--plot", metavar="FILE.png", help="AUROC / tokens saved / accuracy against prefix length")
+    add_trace_input_args(ps)
+    ps.set_defaults(func=cmd_sweep)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+SWEEP_DEFAULT = ("tokens:16", "tokens:32", "tokens:64", "tokens:128", "tokens:256")
 
 
 def _add_pair_args(p: argparse.ArgumentParser, truncate_default: str | None = DEFAULT_TRUNCATION) -> None:
@@ -96,10 +120,6 @@ def _add_pair_args(p: argparse.ArgumentParser, truncate_default: str | None = DE
     p.add_argument("--max-pairs-per-problem", type=int, default=None, help="seeded sample of pairs per problem")
     p.add_argument("--test-fraction", type=float, default=0.3, help="share of problems held out (default 0.3)")
     p.add_argument("--seed", type=int, default=0, help="split and sampling seed")
-
-
-def _command_line() -> str:
-    return "deepprune " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _pairs_from_traces(args: argparse.Namespace, paths: list[str], truncation: str) -> PairDataset:
@@ -130,7 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"test:  {test.balance()}", file=sys.stderr)
     judge = train_judge(train, targs)
     judge.info_.update(test_fraction=args.test_fraction, split_seed=args.seed,
-                       total_seconds=round(time.perf_counter() - t0, 2), command=_command_line())
+                       total_seconds=round(time.perf_counter() - t0, 2), command=args.command_line)
     out = judge.save(args.out)
     report, _ = evaluate_judge(judge, test, name=str(out))
     judge.info_["test_report"] = report.to_dict()
@@ -200,9 +220,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json != "-":
         print(_table(reports))
     if args.json:
-        write_json([dict(r.to_dict(), command=_command_line()) for r in reports], args.json)
+        write_json([dict(r.to_dict(), command=args.command_line) for r in reports], args.json)
     if args.plot:
         plot_roc(curves, args.plot, title=f"{','.join(data.sources)} ({args.split}, {data.truncation})")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from deepprune.judges.sweep import markdown_sweep, plot_sweep, prefix_sweep
+
+    judges = args.judge or ["lexical", "minilm", "trained"]
+    for name in judges:
+        if name != "trained" and name not in available_judges():
+            raise ConfigError("--judge", name, "trained or one of " + ", ".join(available_judges()))
+    sets = load_trace_args(args.traces, args)
+    training = JudgeTrainingArgs(epochs=args.epochs, threads=args.threads, seed=args.seed)
+    points = prefix_sweep(sets, args.truncate, judges, folds=args.folds, orderings=args.orderings,
+                          seed=args.seed, tau=args.tau, training=training,
+                          progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.json != "-":
+        print(markdown_sweep(points))
+    if args.json:
+        write_json({"command": args.command_line, "points": [p.to_dict() for p in points]}, args.json)
+    if args.plot:
+        print(f"wrote {plot_sweep(points, args.plot)}", file=sys.stderr)
     return 0
 
 

@@ -4,7 +4,6 @@ DeepPrune-vs-judge-AUROC sweep (clearly labelled as simulation)."""
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from typing import Any
 
@@ -53,7 +52,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 0
     variants = args.variant if args.variant is not None else ["", "vote=largest"]
     rows = auroc_sweep(ts, aurocs, orderings=args.orderings, seed=args.seed, prefix=args.prefix, extra=variants)
-    command = "deepprune " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    command = args.command_line
     if args.json != "-":
         print(text_table(rows))
     if args.json:

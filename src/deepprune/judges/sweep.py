@@ -1,0 +1,295 @@
+"""Prefix-length sweep: judge AUROC and DeepPrune's token reduction against where the prefix ends.
+
+The earlier the judge decides, the more a pruned trace saves, and the less the judge has seen.
+For each dataset and each truncation rule this measures, on the same pairs and the same replays:
+
+* the prefix: median tokens, share of all generated tokens, traces already finished at the cut;
+* each judge's **AUROC** and TNR at FNR = 0.2 over all within-problem pairs (registered judges
+  need no training; ``trained`` is the trained judge under **k-fold cross-validation by
+  problem**: each problem's pairs are scored by the judge trained without that problem);
+* **DeepPrune** with each judge replayed over every problem (the trained judge again the one that
+  never saw the problem): accuracy and generated tokens against cons@K on the same problems and
+  orderings, and the ``oracle`` row (a perfect judge at the same cut: the most any judge can save).
+
+``deepprune judge sweep`` is the command; :func:`plot_sweep` draws the chart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import statistics
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deepprune.errors import ConfigError
+from deepprune.judges.base import Judge, Pair
+from deepprune.judges.metrics import auroc, tnr_at_fnr
+from deepprune.judges.pairs import build_pairs
+from deepprune.prefix import Truncation
+from deepprune.runner import run
+from deepprune.sources.replay import ReplaySource
+from deepprune.strategies.base import StrategyFactory
+from deepprune.strategies.cons import ConsensusStrategy
+from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
+from deepprune.strategies.oracle import OracleStrategy
+from deepprune.types import ProblemResult, TraceSet
+
+if TYPE_CHECKING:
+    from deepprune.judges.crossval import CrossValResult
+
+__all__ = ["TRAINED", "SweepPoint", "markdown_sweep", "plot_sweep", "prefix_sweep"]
+
+log = logging.getLogger(__name__)
+
+TRAINED = "trained"
+"""Judge name meaning "the trained judge, cross-validated by problem"."""
+ORACLE = "oracle"
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One judge (or the oracle) at one truncation on one dataset."""
+
+    dataset: str
+    truncation: str
+    judge: str
+    """A registered judge name, ``"trained"`` (cross-validated) or ``"oracle"`` (no judge)."""
+    prefix_tokens: float
+    """Median generated tokens up to the cut (a trace that ended earlier counts its length)."""
+    prefix_share: float
+    """Prefix tokens of all traces / all generated tokens."""
+    finished_before_cut: float
+    """Fraction of traces that ended before the cut (their final answer is in the prefix)."""
+    auroc: float | None
+    """Over every within-problem pair (None for the oracle)."""
+    tnr_at_fnr: float | None
+    accuracy: float
+    """DeepPrune with this judge, mean over orderings."""
+    tokens_per_problem: float
+    reduction: float
+    """1 - tokens / cons@K tokens on the same problems."""
+    cons_accuracy: float
+    cons_tokens_per_problem: float
+    judge_calls_per_problem: float
+    pairs: int
+    negatives: int
+    problems: int
+    orderings: int
+    fold_mean_auroc: float | None = None
+    """Trained judge only: mean of the per-fold AUROCs."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Replay:
+    accuracy: float
+    tokens: float
+    judge_calls: float
+
+
+def _replay(ts: TraceSet, factory_for: Callable[[str], StrategyFactory], *, orderings: int,
+            seed: int) -> _Replay:
+    """Replay ``ts`` with the strategy ``factory_for(problem key)``, problem by problem group."""
+    problems = list(ts.problems)
+    k = max((len(ts.traces_of(p.id)) for p in problems), default=0)
+    groups: dict[int, tuple[StrategyFactory, list[Any]]] = {}
+    for p in problems:
+        f = factory_for(f"{ts.name}/{p.id}")
+        groups.setdefault(id(f), (f, []))[1].append(p)
+    accs: list[float] = []
+    toks: list[float] = []
+    calls: list[float] = []
+    for r in range(orderings):
+        results: list[ProblemResult] = []
+        for factory, probs in groups.values():
+            source = ReplaySource(ts, ordering_seed=seed + r)
+            results += asyncio.run(run(factory, source, probs, budget=k, seed=seed + r))
+        graded = [x.correct for x in results if x.correct is not None]
+        accs.append(sum(graded) / len(graded) if graded else float("nan"))
+        toks.append(float(sum(x.tokens for x in results)))
+        calls.append(float(sum(x.judge_calls for x in results)))
+    return _Replay(statistics.fmean(accs), statistics.fmean(toks), statistics.fmean(calls))
+
+
+def _always(factory: StrategyFactory) -> Callable[[str], StrategyFactory]:
+    return lambda _key: factory
+
+
+def _per_problem(cv: CrossValResult, factories: dict[int, StrategyFactory]) -> Callable[[str], StrategyFactory]:
+    return lambda key: factories[id(cv.judge_for(key))]
+
+
+def _scores(judge: Judge, pairs: Sequence[Pair]) -> np.ndarray:
+    return np.asarray(judge.predict_proba(pairs), dtype=np.float64)
+
+
+def prefix_sweep(
+    tracesets: Sequence[TraceSet],
+    truncations: Sequence[str],
+    judges: Sequence[str] = ("lexical", TRAINED),
+    *,
+    folds: int = 5,
+    orderings: int = 1,
+    seed: int = 0,
+    tau: float = 0.5,
+    training: Any = None,
+    make: Callable[[str], Judge] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[SweepPoint]:
+    """Measure every judge at every truncation on every dataset (see the module docstring).
+
+    ``training``: :class:`~deepprune.judges.training.JudgeTrainingArgs` of the ``trained`` judge.
+    ``make(name)`` builds a registered judge (default :func:`~deepprune.judges.registry.make_judge`;
+    ``minilm`` shares one prefix encoder with the trained judge so each prefix is encoded once).
+    """
+    from deepprune.judges.registry import make_judge
+
+    rules = [Truncation.parse(t) for t in truncations]
+    if not rules:
+        raise ConfigError("truncations", "none", "at least one rule, e.g. tokens:64")
+    encoder = None
+    trained_encodes = TRAINED in judges and getattr(training, "encoder", "minilm") != "none"
+    if "minilm" in judges or trained_encodes:
+        from deepprune.judges.learned import PrefixEncoder
+
+        encoder = PrefixEncoder()
+
+    def build(name: str) -> Judge:
+        if make is not None:
+            return make(name)
+        if name == "minilm" and encoder is not None:
+            from deepprune.judges.learned import MiniLMJudge
+
+            return MiniLMJudge(encoder=encoder)
+        return make_judge(name)
+
+    points: list[SweepPoint] = []
+    for ts in tracesets:
+        cons = _replay(ts, lambda _k: ConsensusStrategy, orderings=orderings, seed=seed)
+        n = len(ts.problems)
+        for rule in rules:
+            label = str(rule)
+            data = build_pairs([ts], rule)
+            if len(data) == 0:
+                raise ConfigError("traces", ts.name, "problems with at least two traces each")
+            total = sum(t.n_tokens for p in ts.problems for t in ts.traces_of(p.id))
+            prefix_tok = [r.n_tokens for r in data.prefixes]
+            common = dict(
+                dataset=ts.name, truncation=label,
+                prefix_tokens=float(np.median(prefix_tok)),
+                prefix_share=sum(prefix_tok) / total if total else float("nan"),
+                finished_before_cut=float(np.mean([r.complete for r in data.prefixes])),
+                cons_accuracy=cons.accuracy, cons_tokens_per_problem=cons.tokens / n,
+                pairs=len(data), negatives=int(len(data) - data.labels.sum()), problems=n,
+                orderings=orderings)
+            cfg = DeepPruneConfig(tau=tau, prefix=rule)
+            oracle = functools.partial(OracleStrategy, prefix=rule)
+            orc = _replay(ts, _always(oracle), orderings=orderings, seed=seed)
+            points.append(SweepPoint(judge=ORACLE, auroc=None, tnr_at_fnr=None, accuracy=orc.accuracy,
+                                     tokens_per_problem=orc.tokens / n, reduction=1 - orc.tokens / cons.tokens,
+                                     judge_calls_per_problem=0.0, **common))  # type: ignore[arg-type]
+            for name in judges:
+                fold_mean = None
+                if name == TRAINED:
+                    from deepprune.judges.crossval import cross_validate
+
+                    cv = cross_validate(data, training, folds=folds, encoder=encoder)
+                    scores, fold_mean = cv.scores, cv.fold_mean_auroc
+                    per_fold: dict[int, StrategyFactory] = {id(j): functools.partial(DeepPruneStrategy, j, cfg) for j in cv.judges if j is not None}
+                    factory_for = _per_problem(cv, per_fold)
+                else:
+                    judge = build(name)
+                    scores = _scores(judge, data.pairs())
+                    one = functools.partial(DeepPruneStrategy, judge, cfg)
+                    factory_for = _always(one)
+                rep = _replay(ts, factory_for, orderings=orderings, seed=seed)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    a, t = auroc(data.labels, scores), tnr_at_fnr(data.labels, scores)
+                points.append(SweepPoint(judge=name, auroc=a, tnr_at_fnr=t, accuracy=rep.accuracy,
+                                         tokens_per_problem=rep.tokens / n, reduction=1 - rep.tokens / cons.tokens,
+                                         judge_calls_per_problem=rep.judge_calls / n, fold_mean_auroc=fold_mean,
+                                         **common))  # type: ignore[arg-type]
+                if progress is not None:
+                    progress(f"{ts.name} {label} {name}: AUROC {a:.3f}, tokens {-100 * points[-1].reduction + 0.0:+.1f}%, "
+                             f"accuracy {100 * rep.accuracy:.1f}% (cons {100 * cons.accuracy:.1f}%)")
+    return points
+
+
+def markdown_sweep(points: Sequence[SweepPoint]) -> str:
+    """One Markdown table per dataset: a row per truncation and judge."""
+    out: list[str] = []
+    for ds in dict.fromkeys(p.dataset for p in points):
+        sub = [p for p in points if p.dataset == ds]
+        c = sub[0]
+        out.append(f"**{ds}** ({c.problems} problems; cons@K {100 * c.cons_accuracy:.1f}%, "
+                   f"{c.cons_tokens_per_problem:,.0f} tokens/problem; {c.orderings} ordering(s))\n")
+        out.append("| cut | median prefix tokens | prefix share | finished before cut | judge | AUROC | "
+                   "TNR@FNR=0.2 | DeepPrune tokens vs cons | accuracy |")
+        out.append("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+        for p in sub:
+            au = "—" if p.auroc is None else f"{p.auroc:.3f}"
+            if p.fold_mean_auroc is not None:
+                au += f" (folds {p.fold_mean_auroc:.3f})"
+            tn = "—" if p.tnr_at_fnr is None else f"{p.tnr_at_fnr:.3f}"
+            out.append(f"| {p.truncation} | {p.prefix_tokens:.0f} | {100 * p.prefix_share:.0f}% | "
+                       f"{100 * p.finished_before_cut:.0f}% | {p.judge} | {au} | {tn} | "
+                       f"{-100 * p.reduction + 0.0:+.1f}% | {100 * p.accuracy:.1f}% |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plot_sweep(points: Sequence[SweepPoint], path: str | Path) -> Path:
+    """AUROC, token reduction and accuracy against the median prefix tokens: one row of three
+    panels per dataset, one line per judge (the oracle dashed; cons@K accuracy dotted)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(p.dataset for p in points))
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(15, 4.2 * len(datasets)), squeeze=False)
+    for row, ds in zip(axes, datasets, strict=True):
+        sub = [p for p in points if p.dataset == ds]
+        names = list(dict.fromkeys(p.judge for p in sub))
+        colors = {n: f"C{i}" for i, n in enumerate(names)}
+        for name in names:
+            pts = sorted((p for p in sub if p.judge == name), key=lambda p: p.prefix_tokens)
+            xs = [p.prefix_tokens for p in pts]
+            style = dict(color=colors[name], marker="o", linestyle="--" if name == ORACLE else "-")
+            label = "oracle (perfect judge)" if name == ORACLE else (
+                "trained (CV by problem)" if name == TRAINED else name)
+            if name != ORACLE:
+                row[0].plot(xs, [p.auroc for p in pts], label=label, **style)
+            row[1].plot(xs, [100 * p.reduction for p in pts], label=label, **style)
+            row[2].plot(xs, [100 * p.accuracy for p in pts], label=label, **style)
+        c = sub[0]
+        row[2].axhline(100 * c.cons_accuracy, color="k", linestyle=":", label="cons@K")
+        row[0].axhline(0.8, color="grey", linestyle=":", linewidth=1)
+        row[0].axhline(0.5, color="grey", linestyle="-", linewidth=0.5)
+        titles = ("judge AUROC (all pairs)", "DeepPrune tokens saved vs cons@K (%)", "accuracy (%)")
+        for ax, title in zip(row, titles, strict=True):
+            ax.set_xscale("log", base=2)
+            ticks = sorted({round(p.prefix_tokens) for p in sub})
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.minorticks_off()
+            ax.set_xlabel("median prefix length (generated tokens)")
+            ax.set_title(f"{ds}: {title}", fontsize=9)
+            ax.grid(alpha=0.3)
+        row[0].legend(fontsize=7)
+        row[2].legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
