@@ -177,7 +177,10 @@ def test_trained_judge_learns_saves_and_loads(tmp_path: Path) -> None:
     out = judge.save(tmp_path / "judge")
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["format"] == "deepprune/judge-v1" and cfg["version"] == 1 and cfg["truncation"] == "tokens:6"
+    assert cfg["feature_set"] == judge.feature_set_ == judge.info_["feature_selection"]["chosen"]
+    assert set(judge.info_["feature_selection"]["cv_auroc"]) == {"all", "similarity"}
     back = load_judge(out, encoder=HashEncoder())  # type: ignore[arg-type]
+    assert back.feature_set_ == judge.feature_set_
     assert np.allclose(back.predict_proba(test.pairs()), scores, atol=1e-6)
     assert back.info_["train_problems"] == train.problems
     # unfitted use is a clear error
@@ -201,3 +204,47 @@ def test_sample_pairs_is_balanced_and_seeded() -> None:
     assert len(s) == 40 and int(s.labels.sum()) == 20
     assert s.a.tolist() == ds.sample_pairs(40, seed=2).a.tolist()
     assert {p.problem for p in s.prefixes} == set(s.pair_problems())
+
+
+def _feature_table(signal_in: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from deepprune.judges.trained import TEXT_FEATURES
+
+    rng = np.random.default_rng(seed)
+    groups = [f"p{i // 20}" for i in range(800)]
+    y = (rng.random(800) < 0.6).astype(np.float32)
+    X = rng.normal(size=(800, len(TEXT_FEATURES))).astype(np.float32)
+    X[:, TEXT_FEATURES.index(signal_in)] += 1.5 * y
+    return X, y, groups
+
+
+def test_feature_set_selection_by_problem_cv() -> None:
+    pytest.importorskip("sklearn")
+    from deepprune.judges.trained import LEVEL_FEATURES, TEXT_FEATURES, feature_columns, select_feature_set
+
+    cols = feature_columns("similarity", len(TEXT_FEATURES))
+    assert len(cols) == len(TEXT_FEATURES) - len(LEVEL_FEATURES)
+    assert not {TEXT_FEATURES[i] for i in cols} & set(LEVEL_FEATURES)
+    full = feature_columns("similarity", 10 + len(TEXT_FEATURES))  # embedding columns come first
+    assert full[:10].tolist() == list(range(10)) and len(full) == 10 + len(cols)
+    # the answer shows in a prefix-level column: keep all features
+    chosen, auc = select_feature_set(*_feature_table("log_chars_min"))
+    assert chosen == "all" and auc["all"] > auc["similarity"] + 0.2
+    # it shows in a pair-similarity column and the level columns are noise: drop them
+    chosen, auc = select_feature_set(*_feature_table("lexical_jaccard"))
+    assert chosen == "similarity" and auc["similarity"] >= auc["all"]
+
+
+def test_auto_features_need_the_problems_of_the_pairs() -> None:
+    pytest.importorskip("torch")
+    from deepprune.judges.trained import TrainedJudge
+
+    ds = build_pairs([synthetic_traces(12, 4)], "tokens:6")
+    args = JudgeTrainingArgs(epochs=2, hidden=0, threads=1, encoder="none")
+    with pytest.raises(ConfigError, match="groups"):
+        TrainedJudge(args).fit(ds.pairs(), ds.labels)
+    judge = TrainedJudge(args).fit(ds.pairs(), ds.labels, groups=ds.pair_problems())
+    assert judge.feature_set_ in ("all", "similarity")
+    fixed = TrainedJudge(JudgeTrainingArgs(epochs=2, hidden=0, threads=1, encoder="none", features="similarity"))
+    assert fixed.fit(ds.pairs(), ds.labels).feature_set_ == "similarity"
+    with pytest.raises(ConfigError, match="features"):
+        JudgeTrainingArgs(features="some")

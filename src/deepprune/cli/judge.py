@@ -54,6 +54,9 @@ def add_parser(sub: Any) -> None:
     pt.add_argument("--encoder", choices=("minilm", "minilm-full", "none"), default=d.encoder,
                     help="minilm: MiniLM cosine + text features (default); minilm-full: also the embedding "
                          "interactions; none: text features only")
+    pt.add_argument("--features", choices=("auto", "all", "similarity"), default=d.features,
+                    help="pair features for the head: all; similarity (without the prefix-level lengths and "
+                         "counts); auto (default): whichever scores higher in a 3-fold CV by problem")
     pt.add_argument("--loss", choices=("focal", "ce"), default=d.loss)
     pt.add_argument("--focal-alpha", type=float, default=d.focal_alpha,
                     help=f"weight of the same-answer class (default {d.focal_alpha})")
@@ -140,7 +143,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from deepprune.judges.trained import train_judge
 
-    targs = JudgeTrainingArgs(encoder=args.encoder, loss=args.loss, focal_alpha=args.focal_alpha, focal_gamma=args.focal_gamma,
+    targs = JudgeTrainingArgs(encoder=args.encoder, features=args.features, loss=args.loss, focal_alpha=args.focal_alpha, focal_gamma=args.focal_gamma,
                               oversample=args.oversample, epochs=args.epochs, lr=args.lr, hidden=args.hidden,
                               threads=args.threads, seed=args.seed)
     t0 = time.perf_counter()

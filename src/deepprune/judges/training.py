@@ -32,6 +32,12 @@ class JudgeTrainingArgs:
     encoder: str = "minilm"
     """``"minilm"``: the MiniLM cosine + the text features; ``"minilm-full"``: also the 2 x 384
     embedding interactions ``u * v``, ``|u - v|``; ``"none"``: text features only (no transformer)."""
+    features: str = "auto"
+    """Which pair features the head sees: ``"all"``; ``"similarity"`` (without the four
+    prefix-level features — log numbers and log characters, min and max — that describe the
+    problem more than the pair and overfit the few training problems at early cuts); ``"auto"``
+    (default): the one of the two with the higher AUROC in a 3-fold cross-validation by problem
+    on the training data, with a balanced logistic regression as a fast proxy for the head."""
     loss: str = "focal"
     """``"focal"`` or ``"ce"`` (plain binary cross-entropy)."""
     focal_alpha: float = 0.5
@@ -57,6 +63,8 @@ class JudgeTrainingArgs:
     def __post_init__(self) -> None:
         if self.encoder not in ("minilm", "minilm-full", "none"):
             raise ConfigError("encoder", self.encoder, "'minilm', 'minilm-full' or 'none'")
+        if self.features not in ("auto", "all", "similarity"):
+            raise ConfigError("features", self.features, "'auto', 'all' or 'similarity'")
         if self.loss not in ("focal", "ce"):
             raise ConfigError("loss", self.loss, "'focal' or 'ce'")
         if not 0.0 < self.focal_alpha < 1.0:
