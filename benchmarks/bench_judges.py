@@ -30,6 +30,7 @@ import numpy as np
 
 from deepprune.datasets import resolve
 from deepprune.formats import load_traces, write_traces
+from deepprune.judges.crossval import cross_validate
 from deepprune.judges.learned import MiniLMJudge, PrefixEncoder
 from deepprune.judges.lexical import LexicalJudge
 from deepprune.judges.metrics import auroc, evaluate_judge, tnr_at_fnr
@@ -40,6 +41,8 @@ from deepprune.types import TraceSet
 
 VARIANTS: dict[str, JudgeTrainingArgs] = {
     "focal+os2 (default)": JudgeTrainingArgs(),
+    "features=all (focal+os2)": JudgeTrainingArgs(features="all"),
+    "features=similarity (focal+os2)": JudgeTrainingArgs(features="similarity"),
     "focal, no oversampling": JudgeTrainingArgs(oversample=1.0),
     "ce+os2": JudgeTrainingArgs(loss="ce"),
     "ce, no oversampling": JudgeTrainingArgs(loss="ce", oversample=1.0),
@@ -50,25 +53,10 @@ VARIANTS: dict[str, JudgeTrainingArgs] = {
 
 def cv_scores(data: PairDataset, args: JudgeTrainingArgs, encoder: PrefixEncoder,
               folds: int = 5) -> tuple[np.ndarray, float]:
-    """Out-of-fold scores (each problem scored by a judge trained without it; problem -> fold by a
-    seeded hash) and the mean of the per-fold AUROCs."""
-    from deepprune.judges.pairs import _hash_unit
-
-    scores = np.full(len(data), np.nan)
-    owners = np.asarray(data.pair_problems(), dtype=object)
-    fold_of = {p: int(_hash_unit(7, p) * folds) for p in data.problems}
-    pf = np.asarray([fold_of[o] for o in owners])
-    pairs = data.pairs()
-    per_fold = []
-    for f in range(folds):
-        held = [p for p in data.problems if fold_of[p] == f]
-        train = data.subset([p for p in data.problems if fold_of[p] != f])
-        test_idx = np.flatnonzero(pf == f)
-        judge = train_judge(train, args, encoder=encoder)
-        scores[test_idx] = judge.predict_proba([pairs[i] for i in test_idx])
-        if held:
-            per_fold.append(auroc(data.labels[test_idx], scores[test_idx]))
-    return scores, float(np.nanmean(per_fold))
+    """Out-of-fold scores (each problem scored by a judge trained without it) and the mean of the
+    per-fold AUROCs (:func:`deepprune.judges.crossval.cross_validate`)."""
+    cv = cross_validate(data, args, folds=folds, encoder=encoder)
+    return cv.scores, cv.fold_mean_auroc
 
 
 def main() -> None:
