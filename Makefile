@@ -27,8 +27,11 @@ demo: $(VENV)/.core
 test: $(VENV)/.dev
 	$(BIN)/pytest
 
+# slow tests: the real llama.cpp server (built from the llama-cpp-python sdist and cached under
+# $$DEEPPRUNE_CACHE or ~/.cache/deepprune on first use, ~11 min on 2 cores), the zero-shot judge
+# against it, the real tokenizer, longer live-vs-replay runs
 test-slow: $(VENV)/.dev
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m slow -rs
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
