@@ -37,7 +37,7 @@ class JudgeTrainingArgs:
     prefix-level features — log numbers and log characters, min and max — that describe the
     problem more than the pair and overfit the few training problems at early cuts); ``"auto"``
     (default): the one of the two with the higher AUROC in a 3-fold cross-validation by problem
-    on the training data, with a balanced logistic regression as a fast proxy for the head."""
+    on the training data, with small gradient-boosted trees as a fast proxy for the head."""
     loss: str = "focal"
     """``"focal"`` or ``"ce"`` (plain binary cross-entropy)."""
     focal_alpha: float = 0.5
