@@ -124,12 +124,13 @@ def server_url() -> Iterator[str]:
     from deepprune.errors import LocalServerError
     from deepprune.localserver import LocalServer, LocalServerConfig
 
-    srv = LocalServer(LocalServerConfig(parallel=2, threads=1, build=False))
+    # builds the server on first use (cached) unless DEEPPRUNE_NO_BUILD=1, like tests/test_live_server.py
+    srv = LocalServer(LocalServerConfig(parallel=2, threads=1, build=os.environ.get("DEEPPRUNE_NO_BUILD") != "1"))
     try:
         srv.start()
     except LocalServerError as exc:
-        pytest.skip(f"no local llama.cpp server available (set DEEPPRUNE_ZERO_SHOT_URL or run "
-                    f"`deepprune local-server` once to build it): {exc}")
+        pytest.skip(f"no local llama.cpp server available (set DEEPPRUNE_ZERO_SHOT_URL, or let it build: "
+                    f"needs cmake, g++ and PyPI): {exc}")
     try:
         yield srv.base_url
     finally:
