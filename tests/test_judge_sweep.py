@@ -17,6 +17,7 @@ from deepprune.judges.base import Judge, Pair
 from deepprune.judges.crossval import problem_folds
 from deepprune.judges.sweep import markdown_sweep, plot_sweep, prefix_sweep
 from deepprune.synthetic import synthetic_traceset
+from deepprune.types import TraceSet
 
 _ROUTE = re.compile(r"step (\d+)-")
 
@@ -34,14 +35,14 @@ class RouteJudge(Judge):
         return np.asarray([float(route(p.a) == route(p.b)) for p in pairs])
 
 
-def _ts(n: int = 8, k: int = 8, seed: int = 0):  # noqa: ANN202
+def _ts(n: int = 8, k: int = 8, seed: int = 0) -> TraceSet:
     return synthetic_traceset(n, k, seed=seed, mean_tokens=120, no_answer_rate=0.0)
 
 
 def test_problem_folds_are_a_function_of_the_key_only() -> None:
     keys = [f"d/{i}" for i in range(200)]
     a = problem_folds(keys, 5)
-    b = problem_folds(list(reversed(keys)) + ["d/new"], 5)
+    b = problem_folds([*reversed(keys), "d/new"], 5)
     assert all(a[k] == b[k] for k in keys)
     assert set(a.values()) == {0, 1, 2, 3, 4}
     assert 25 < min(np.bincount(list(a.values()))) and max(np.bincount(list(a.values()))) < 60
