@@ -8,6 +8,7 @@ does not depend on the other problems or on their order.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -66,8 +67,6 @@ class CrossValResult:
 def cross_validate(data: PairDataset, args: JudgeTrainingArgs | None = None, *, folds: int = 5,
                    encoder: PrefixEncoder | None = None, seed: int = FOLD_SEED) -> CrossValResult:
     """Train one judge per fold on the other folds' problems and score the fold's pairs with it."""
-    import warnings
-
     fold_of = problem_folds(data.problems, folds, seed=seed)
     pair_fold = np.asarray([fold_of[p] for p in data.pair_problems()], dtype=np.int64)
     scores = np.full(len(data), np.nan)

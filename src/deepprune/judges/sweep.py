@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import statistics
 import warnings
 from collections.abc import Callable, Sequence
@@ -43,10 +42,9 @@ from deepprune.types import ProblemResult, TraceSet
 
 if TYPE_CHECKING:
     from deepprune.judges.crossval import CrossValResult
+    from deepprune.judges.training import JudgeTrainingArgs
 
 __all__ = ["TRAINED", "SweepPoint", "markdown_sweep", "plot_sweep", "prefix_sweep"]
-
-log = logging.getLogger(__name__)
 
 TRAINED = "trained"
 """Judge name meaning "the trained judge, cross-validated by problem"."""
@@ -141,7 +139,7 @@ def prefix_sweep(
     orderings: int = 1,
     seed: int = 0,
     tau: float = 0.5,
-    training: Any = None,
+    training: JudgeTrainingArgs | None = None,
     make: Callable[[str], Judge] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[SweepPoint]:
@@ -176,12 +174,12 @@ def prefix_sweep(
     for ts in tracesets:
         cons = _replay(ts, lambda _k: ConsensusStrategy, orderings=orderings, seed=seed)
         n = len(ts.problems)
+        total = sum(t.n_tokens for p in ts.problems for t in ts.traces_of(p.id))
         for rule in rules:
             label = str(rule)
             data = build_pairs([ts], rule)
             if len(data) == 0:
                 raise ConfigError("traces", ts.name, "problems with at least two traces each")
-            total = sum(t.n_tokens for p in ts.problems for t in ts.traces_of(p.id))
             prefix_tok = [r.n_tokens for r in data.prefixes]
             common = dict(
                 dataset=ts.name, truncation=label,

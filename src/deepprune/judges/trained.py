@@ -147,13 +147,12 @@ def select_feature_set(X: npt.NDArray[np.float32], y: npt.NDArray[Any], groups: 
     model misses. Ties and too few problems (fewer than ``folds``) go to ``"similarity"``."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    from deepprune.judges.crossval import problem_folds  # imports this module: not at the top
     from deepprune.judges.metrics import auroc
-    from deepprune.judges.pairs import _hash_unit
 
-    keys = list(dict.fromkeys(groups))
-    if len(keys) < folds:
+    if len(set(groups)) < folds:
         return "similarity", {}
-    fold_of = {k: min(folds - 1, int(_hash_unit(seed, k) * folds)) for k in keys}
+    fold_of = problem_folds(groups, folds, seed=seed)
     f = np.asarray([fold_of[g] for g in groups])
     scores: dict[str, float] = {}
     for name in ("all", "similarity"):
