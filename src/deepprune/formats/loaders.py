@@ -17,7 +17,6 @@ Token counts missing from the source are counted with the approximation of
 from __future__ import annotations
 
 import json
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from deepprune.answers import extract_answer
 from deepprune.errors import ConfigError, DataError, FormatError
+from deepprune.formats.safepickle import load_data_pickle
 from deepprune.formats.tracefile import FORMAT, ReadReport, iter_json_lines, open_text, read_traces
 from deepprune.tokens import APPROX_RULE, TokenCounter, approx_tokens
 from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
@@ -200,14 +200,13 @@ def load_deepconf(path: str | Path, *, problem_id: str | None = None) -> TraceSe
     p = Path(path)
     try:
         if p.suffix in (".pkl", ".pickle"):
-            with open(p, "rb") as fh:
-                obj = pickle.load(fh)
+            obj = load_data_pickle(p)  # plain data only: never runs code from the file
         else:
             with open_text(p) as fh:
                 obj = json.load(fh)
     except FileNotFoundError as exc:
         raise DataError("file not found", path=p) from exc
-    except (json.JSONDecodeError, pickle.UnpicklingError, EOFError) as exc:
+    except (json.JSONDecodeError, EOFError) as exc:
         raise DataError(f"cannot parse DeepConf traces: {exc}", path=p) from exc
     question = ""
     gold = None
