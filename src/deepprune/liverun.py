@@ -15,7 +15,6 @@ other settings is refused (``ConfigError``) instead of being mixed up.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from deepprune.errors import ClientError, ConfigError, DataError, FormatError
+from deepprune.formats.appendlog import prepare_append
 from deepprune.formats.tracefile import iter_json_lines
 from deepprune.runner import run_problem
 from deepprune.sources.base import ProblemSession, TraceSource
@@ -166,27 +166,27 @@ class ResultsFile:
         want = {"format": RUN_FORMAT, **asdict(settings)}
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         if not fresh:
-            self._repair_tail()
-            self._read(want)
+            # refuses a file that is not this run's before touching it, then repairs a torn tail
+            prepare_append(self.path, lambda header: self._check_header(header, want))
+            self._read()
         self._fh: IO[str] = open(self.path, "a", encoding="utf-8")
         if fresh:
             self._write(want)
 
-    def _read(self, want: Mapping[str, Any]) -> None:
-        lines = iter_json_lines(self.path)
-        first = next(lines, None)
-        if first is None:
-            return
-        lineno, header = first
-        if not isinstance(header, dict) or header.get("format") != RUN_FORMAT:
+    def _check_header(self, header: Mapping[str, Any], want: Mapping[str, Any]) -> None:
+        if header.get("format") != RUN_FORMAT:
             raise FormatError(f"not a deepprune run results file (expected format {RUN_FORMAT!r}); "
-                              "choose another --out", path=self.path, line=lineno)
+                              "choose another --out (nothing was changed)", path=self.path, line=1)
         diff = {k: (header.get(k), v) for k, v in want.items() if header.get(k) != v}
         if diff:
             what = ", ".join(f"{k}: file has {old!r}, this run {new!r}" for k, (old, new) in diff.items())
             raise ConfigError("--out", str(self.path),
                               f"a results file of a run with the same settings to resume it ({what}); "
                               "use another --out or delete the file")
+
+    def _read(self) -> None:
+        lines = iter_json_lines(self.path)
+        next(lines, None)  # the header, checked by prepare_append
         for lineno, rec in lines:
             try:
                 row = LiveRow.from_record(rec)
@@ -194,18 +194,6 @@ class ResultsFile:
                 raise DataError(f"bad result record ({exc}); fix or remove this line", path=self.path,
                                 line=lineno) from exc
             self.done[row.problem_id] = row
-
-    def _repair_tail(self) -> None:
-        """Drop a partial last line left by a killed run."""
-        with open(self.path, "rb+") as fh:
-            fh.seek(0, io.SEEK_END)
-            size = fh.tell()
-            fh.seek(size - 1)
-            if fh.read(1) == b"\n":
-                return
-            data = self.path.read_bytes()
-            fh.truncate(data.rfind(b"\n") + 1)
-            log.warning("%s: dropped a partial last line (the run was killed while writing it)", self.path)
 
     def _write(self, rec: Mapping[str, Any]) -> None:
         self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
