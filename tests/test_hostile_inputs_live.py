@@ -5,9 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,3 +95,69 @@ def test_replay_server_caps_top_logprobs_at_20(chat: bool) -> None:
     assert ok.status_code == 200
     for r in (over, huge):
         assert r.status_code == 400 and "at most 20" in r.json()["error"]["message"]
+
+
+# ----------------------------------------------------------------------------- item 11: long traces
+class _CountingStr(str):
+    """A str that adds up the characters copied by slicing it."""
+
+    copied = 0
+
+    def __getitem__(self, key: Any) -> str:
+        out = str.__getitem__(self, key)
+        if isinstance(key, slice):
+            type(self).copied += len(out)
+        return out
+
+
+class _CountingTuple(tuple[str, ...]):
+    sliced = 0
+
+    def __getitem__(self, key: Any) -> Any:
+        out = tuple.__getitem__(self, key)
+        if isinstance(key, slice):
+            type(self).sliced += len(out)
+        return out
+
+
+def _long_traceset(n_chars: int, *, with_tokens: bool) -> TraceSet:
+    words = "alpha beta gamma delta epsilon zeta eta theta ".split()
+    toks = [words[i % len(words)] + " " for i in range(n_chars // 6)]
+    p = Problem("long", "What is 6 * 7?", "42", AnswerKind.INTEGER, "t")
+    traces = []
+    for j in range(2):
+        pieces = [*toks, f"\\boxed{{{41 + j}}}"]
+        text = _CountingStr("".join(pieces))
+        traces.append(Trace("long", j, text, len(pieces), str(41 + j), FinishReason.STOP,
+                            tokens=_CountingTuple(pieces) if with_tokens else None))
+    return TraceSet((p,), {"long": tuple(traces)}, {"format": "deepprune/traces-v1"}, name="long")
+
+
+@pytest.mark.parametrize("with_tokens", [False, True])
+@pytest.mark.parametrize("spec", ["oracle", "oracle:prefix=tokens:100000", "deepprune:judge=lexical"])
+def test_replay_of_a_long_trace_copies_its_text_a_bounded_number_of_times(spec: str, with_tokens: bool) -> None:
+    """Prefix strategies watch a trace with few reasoning words to its end; each progress event
+    used to copy the text so far (quadratic). Count the characters copied instead of timing."""
+    from deepprune.bench import bench
+
+    ts = _long_traceset(120_000, with_tokens=with_tokens)
+    total = sum(len(t.text) for t in ts.traces["long"])
+    _CountingStr.copied = _CountingTuple.sliced = 0
+    (row,) = bench([ts], [spec])
+    assert row.tokens == sum(t.n_tokens for t in ts.traces["long"])
+    assert _CountingStr.copied <= 2 * total, f"{_CountingStr.copied:,} characters copied for {total:,}"
+    assert _CountingTuple.sliced <= 2 * sum(t.n_tokens for t in ts.traces["long"])
+
+
+def test_trace_progress_text_view_is_the_text_so_far() -> None:
+    from deepprune.prefix import PrefixWatcher, Truncation
+    from deepprune.strategies.base import TraceProgress
+
+    ev = TraceProgress(0, 3, "so wait then more", None, text_end=9)
+    assert ev.text == "so wait t" and ev == TraceProgress(0, 3, "so wait t") and "so wait t" in repr(ev)
+    w = PrefixWatcher(Truncation("words", 2))
+    assert w.prefix(3, ev.text_buffer, key=0, end=ev.text_end) == "so wait"
+    w1 = PrefixWatcher(Truncation("words", 3))
+    # "t" is cut at the end: "then" is not a marker yet, exactly as in the copied text
+    assert w1.prefix(3, ev.text_buffer, key=1, end=ev.text_end) is None
+    assert w1.prefix(5, "so wait then more", key=1) == "so wait then"

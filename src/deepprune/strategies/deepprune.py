@@ -149,9 +149,10 @@ class DeepPruneStrategy(Strategy):
         if isinstance(event, TraceProgress):
             if tid in self._cluster_of:
                 return ()
-            prefix = self._watcher.prefix(event.n_tokens, event.text, key=tid)
+            buf, end = event.text_buffer, event.text_end
+            prefix = self._watcher.prefix(event.n_tokens, buf, key=tid, end=end)
             if prefix is None:
-                self._wait[tid] = self._watcher.wait(event.n_tokens, event.text, key=tid)
+                self._wait[tid] = self._watcher.wait(event.n_tokens, buf, key=tid, end=end)
                 return ()
             actions.extend(self._assign(tid, prefix, finished=False))
         elif isinstance(event, TraceFinished):
