@@ -5,12 +5,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deepprune.replayserver import ReplayServer, ServerConfig
+from deepprune.cli import main
+from deepprune.formats.tracefile import write_traces
+
+from deepprune.replayserver import Fault, ReplayServer, ServerConfig
 from deepprune.synthetic import synthetic_traceset
 from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
 
@@ -161,3 +166,34 @@ def test_trace_progress_text_view_is_the_text_so_far() -> None:
     # "t" is cut at the end: "then" is not a marker yet, exactly as in the copied text
     assert w1.prefix(3, ev.text_buffer, key=1, end=ev.text_end) is None
     assert w1.prefix(5, "so wait then more", key=1) == "so wait then"
+
+
+# ----------------------------------------------------------------------------- item 7: failed problems
+def test_transient_failure_is_a_failed_problem_retried_on_resume(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    traces = tmp_path / "traces.jsonl"
+    write_traces(TS, traces)
+    out, summary = tmp_path / "f.jsonl", tmp_path / "s.json"
+    # the first two requests (the warm-up traces of problem 0) come without logprobs
+    with ReplayServer(TS, ServerConfig(rate=0, faults=(Fault.parse("nologprobs@2"),))).in_thread() as srv:
+        args = ["run", "--base-url", srv.base_url, "--model", "m", "-s", "deepconf-low:warmup=2,window=16",
+                "--problems", str(traces), "--limit", "2", "--n", "8", "--max-tokens", "4096",
+                "--out", str(out), "--json", str(summary)]
+        assert main(args) == 1  # not a silent success
+        err = capsys.readouterr().err
+        assert "1 problem(s) failed" in err and "run the same command again to retry" in err
+        rec = [json.loads(x) for x in out.read_text().splitlines()[1:]]
+        first = {r["problem_id"]: r["result"] for r in rec}[TS.problems[0].id]
+        assert first["failed"] is True and first["answer"] is None and first["correct"] is None
+        report = json.loads(summary.read_text())
+        assert report["problems_failed"] == 1 and report["accuracy"] == 1.0  # not counted as wrong
+        # resume: the failed problem is run again (and only it), then it is done
+        requests = srv.stats().requests
+        assert main(args) == 0
+        assert "1 failed one(s) to retry" in capsys.readouterr().err
+        assert 0 < srv.stats().requests - requests <= 8
+    rows = [json.loads(x) for x in out.read_text().splitlines()[1:]]
+    assert [r["problem_id"] for r in rows] == [TS.problems[0].id, TS.problems[1].id, TS.problems[0].id]
+    assert rows[-1]["result"]["failed"] is False and rows[-1]["result"]["answer"] is not None
+    report = json.loads(summary.read_text())
+    assert report["problems_failed"] == 0 and report["problems"] == 2
