@@ -14,7 +14,6 @@ import pytest
 
 from deepprune.cli import main
 from deepprune.formats.tracefile import write_traces
-
 from deepprune.replayserver import Fault, ReplayServer, ServerConfig
 from deepprune.synthetic import synthetic_traceset
 from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
