@@ -5,8 +5,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import http.server
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +199,79 @@ def test_transient_failure_is_a_failed_problem_retried_on_resume(tmp_path: Path,
     assert rows[-1]["result"]["failed"] is False and rows[-1]["result"]["answer"] is not None
     report = json.loads(summary.read_text())
     assert report["problems_failed"] == 0 and report["problems"] == 2
+
+
+# ----------------------------------------------------------------------------- item 10: secrets
+_KEY, _PASS, _QKEY = "sk-SECRETKEY-123", "URLPASS99", "QUERYKEY77"
+
+
+class _EchoHandler(http.server.BaseHTTPRequestHandler):
+    """A server that answers every completion with HTTP 400 echoing the credentials it got."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, obj: Any) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._send(200, {"object": "list", "data": []})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        auth = self.headers.get("Authorization", "")
+        self._send(400, {"error": {"message": f"Incorrect API key provided: {auth.split()[-1]} "
+                                              f"(header {auth!r}, path {self.path})"}})
+
+
+@pytest.mark.parametrize("userinfo", ["", f"user:{_PASS}@"])
+def test_credentials_never_reach_logs_errors_or_files(userinfo: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://{userinfo}127.0.0.1:{srv.server_address[1]}/v1?key={_QKEY}"
+        with caplog.at_level(logging.INFO):
+            code = main(["-v", "run", "--base-url", url, "--model", "m", "--api-key", _KEY, "--question",
+                         "What is 1 + 1?", "--n", "2", "--retries", "0", "--out", str(tmp_path / "f.jsonl")])
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "Incorrect API key provided: ***" in err  # the server's message is kept, the key is not
+    seen = err + caplog.text + "".join(r.getMessage() for r in caplog.records)
+    seen += (tmp_path / "f.jsonl").read_text()
+    assert "HTTP 400" in seen and "127.0.0.1" in seen
+    assert "path /v1/chat/completions?***" in seen  # the base URL's query is sent, after the path
+    basic = base64.b64encode(f"user:{_PASS}".encode()).decode()
+    for secret in (_KEY, _PASS, _QKEY, "user:", basic):
+        assert secret not in seen, secret
+    # the --out file and the --json summary of a run that works
+    out, summary = tmp_path / "ok.jsonl", tmp_path / "s.json"
+    with ReplayServer(TS, ServerConfig(rate=0)).in_thread() as rs:
+        url = rs.base_url.replace("http://", f"http://user:{_PASS}@") + f"?key={_QKEY}"
+        assert main(["run", "--base-url", url, "--model", "m", "--api-key", _KEY, "--question",
+                     TS.problems[0].question, "--n", "2", "--out", str(out), "--json", str(summary)]) == 0
+    report = json.loads(summary.read_text())
+    assert report["settings"]["base_url"] == rs.base_url.replace("http://", "http://***@") + "?***"
+    for text in (out.read_text(), summary.read_text(), capsys.readouterr().out):
+        for secret in (_KEY, _PASS, _QKEY):
+            assert secret not in text
+
+
+def test_redaction_helper() -> None:
+    from deepprune.redact import redact, redact_url, register
+
+    assert redact_url("https://a:b@h/v1?x=1#f") == "https://***@h/v1?***#f"
+    register("tok-abcdef")
+    assert redact("echo tok-abcdef and http://u:p@h/x?k=v and Bearer zz") == \
+        "echo *** and http://***@h/x?*** and Bearer ***"
+    register("ab")  # too short to register: ordinary text stays
+    assert redact("about ab") == "about ab"

@@ -22,8 +22,9 @@ from deepprune.liverun import (
     run_live,
     summarize,
 )
+from deepprune.redact import redact, redact_url
 from deepprune.sources.live import LiveSource
-from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig
+from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig, split_query
 from deepprune.strategies.registry import available, build
 from deepprune.types import AnswerKind, Problem
 
@@ -154,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not quiet:
         print(_fmt_summary(summary, settings.strategy))
     if args.json:
-        write_json({"settings": {**vars_settings(settings), "base_url": args.base_url}, **summary.to_dict()},
+        write_json({"settings": {**vars_settings(settings), "base_url": endpoint.display_url}, **summary.to_dict()},
                    args.json)
     if summary.problems_failed:
         print(f"deepprune run: {summary.problems_failed} problem(s) failed (traces failed, no answer)"
@@ -170,20 +171,21 @@ def vars_settings(s: RunSettings) -> dict[str, Any]:
 
 async def preflight(endpoint: EndpointConfig) -> None:
     """Fail fast, with a clear message, when the server is down or refuses the API key."""
-    url = endpoint.base_url.rstrip("/") + "/models"
+    base, params = split_query(endpoint.base_url)
+    url = base.rstrip("/") + "/models"
     key = endpoint.resolved_key()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
         async with httpx.AsyncClient(timeout=httpx.Timeout(endpoint.connect_timeout_s)) as client:
-            resp = await client.get(url, headers=headers)
+            resp = await client.get(url, headers=headers, params=params)
     except httpx.ConnectError as exc:
-        raise ClientError(f"cannot connect to {endpoint.base_url} ({exc or type(exc).__name__}); is the server "
-                          "running and is --base-url right?") from exc
+        raise ClientError(f"cannot connect to {endpoint.display_url} ({redact(str(exc)) or type(exc).__name__}); "
+                          "is the server running and is --base-url right?") from exc
     except httpx.HTTPError as exc:  # a slow or odd /models is not fatal: the run reports real failures
-        log.info("preflight GET %s failed: %s", url, exc)
+        log.info("preflight GET %s failed: %s", redact_url(url), redact(str(exc)))
         return
     if resp.status_code in (401, 403):
-        raise ClientError(f"{endpoint.base_url} refused the request (HTTP {resp.status_code}): pass --api-key or "
+        raise ClientError(f"{endpoint.display_url} refused the request (HTTP {resp.status_code}): pass --api-key or "
                           "set OPENAI_API_KEY")
 
 
