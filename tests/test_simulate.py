@@ -61,7 +61,7 @@ def test_perfect_judge_equals_oracle_at_512(sim: TraceSet) -> None:
         res = run_sync(build(spec), ReplaySource(sub, ordering_seed=0), list(sub.problems), budget=512)
         return [(r.answer, r.tokens) for r in res]
 
-    assert go("deepprune:judge=noisy-oracle,auroc=1,kmax=none,prefix=tokens:512") == go("oracle:prefix=tokens:512")
+    assert go("deepprune:judge=noisy-oracle,auroc=1,kmax=none,recover=0,prefix=tokens:512") == go("oracle:prefix=tokens:512")
 
 
 def test_sympy_to_latex_keeps_unsafe_input_verbatim() -> None:

@@ -19,15 +19,17 @@ DEMO_STRATEGIES = (
     "deepconf-high",
     "deepconf-low",
     "deepconf-high:window=64,warmup=4",
-    "deepprune:judge=lexical,prefix=tokens:64",
-    "deepprune:judge=noisy-oracle,auroc=0.9,prefix=tokens:64",
+    "deepprune",
+    "deepprune:recover=0",
+    "deepprune:judge=noisy-oracle,auroc=0.9",
     "oracle:prefix=tokens:64",
 )
 """What the demo runs, in this order, where the strategy exists and fits the data: the published
 defaults, plus variants sized for short traces (the embedded traces are ~350 tokens, shorter
 than DeepConf's 2048-token window and than 25 reasoning words): a 64-token window / prefix.
 ``noisy-oracle`` is a simulated judge of AUROC 0.9 (it reads the recorded answers), shown as the
-payoff a good judge would give; ``oracle`` is the bound."""
+payoff a good judge would give; ``deepprune:recover=0`` shows what recovery of pruned traces buys;
+``oracle`` is the bound."""
 
 
 def demo_rows(path: str | Path, *, orderings: int = 5, seed: int = 0) -> tuple[list[BenchRow], list[tuple[str, str]]]:

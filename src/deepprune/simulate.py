@@ -240,12 +240,15 @@ def auroc_sweep(ts: TraceSet, aurocs: Sequence[float] = DEFAULT_AUROCS, *, order
                 prefix: str = "tokens:512", extra: Sequence[str] = ("", "vote=largest")) -> list[BenchRow]:
     """Bench rows: cons, oracle, and DeepPrune with the noisy-oracle judge at each AUROC.
 
-    ``extra`` lists parameter suffixes, one DeepPrune curve each (``""``: the defaults).
+    ``extra`` lists parameter suffixes, one DeepPrune curve each (``""``: the published rule,
+    ``tau=0.5`` without recovery).
     """
     specs = ["cons", f"oracle:prefix={prefix}"]
     for ex in extra:
         for a in aurocs:
-            specs.append(f"deepprune:judge=noisy-oracle,auroc={a:g},prefix={prefix}" + (f",{ex}" if ex else ""))
+            # the published rule (tau 0.5, no recovery), as in the BENCHMARKS figures of this sweep
+            specs.append(f"deepprune:judge=noisy-oracle,auroc={a:g},prefix={prefix},tau=0.5"
+                         + ("" if "vote=largest" in ex else ",recover=0") + (f",{ex}" if ex else ""))
     return bench([ts], specs, orderings=orderings, seed=seed)
 
 
