@@ -459,13 +459,14 @@ def test_leaderboard_markdown_escapes_html_and_table_breakers(tmp_path: Path,
     text = md.read_text()
     for raw in ("<img", "<script>", "<b>t</b>"):
         assert raw not in text
+    assert "<u>50.0%</u>" in text  # our own markup is kept
     assert "1. `` deepprune `x` <i> ``" in text  # in a code span a backtick cannot close: shown, not rendered
     table = [ln for ln in text.splitlines() if ln.startswith("| ")]
     assert len(table) == 3  # header and two rows
     n_cells = {len(ln.replace("\\|", "").split("|")) for ln in table}
     assert len(n_cells) == 1, table  # no row has extra columns
     row = next(ln for ln in table if "a`b" in ln)
-    assert "``a`b\\|c``" in row  # a code span that a backtick cannot close
+    assert "`` a`b\\|c ``" in row  # a code span that a backtick cannot close
 
 
 @pytest.mark.parametrize(("kw", "field"), [

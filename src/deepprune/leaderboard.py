@@ -914,7 +914,7 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
                 s += f" +{c.judge_calls:,.0f} judge calls"
             if c.errors:
                 s += f" ({c.errors} failed)"
-            cells.append(_md_cell(s))
+            cells.append(s.replace("|", "\\|"))  # numbers and our own markup only
         out.append("| " + " | ".join(cells) + " |")
     return out
 
