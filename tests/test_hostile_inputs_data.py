@@ -208,7 +208,7 @@ def test_on_error_skip_skips_malformed_and_truncated_lines(tmp_path: Path, capsy
 def test_on_error_skip_skips_malformed_qwen_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = [{"idx": i, "question": f"q{i}", "gt": "1", "code": ["so 1"], "pred": ["1"]} for i in range(3)]
     path = write_lines(tmp_path / "q.jsonl", lines, raw_tail="{broken\n")
-    rc, out, err = cli(bench(path, "--on-error", "skip", "--json", "-"), capsys)
+    rc, _out, err = cli(bench(path, "--on-error", "skip", "--json", "-"), capsys)
     assert rc == 0 and "skipped 1 bad record" in err and "q.jsonl:4" in err
 
 
@@ -419,7 +419,7 @@ def test_bad_budget_timeout_and_rate_flags(tmp_path: Path, capsys: pytest.Captur
 
     monkeypatch.setattr(rs, "_serve", never)
     argv = [str(tmp_path / "o.jsonl") if a == "OUT" else a for a in argv]
-    rc, out, err = cli(argv, capsys)
+    rc, _out, err = cli(argv, capsys)
     flag = argv[-2]
     assert rc in (1, 2) and flag in err, err
     assert not (tmp_path / "o.jsonl").exists()

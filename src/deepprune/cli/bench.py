@@ -10,8 +10,14 @@ from typing import Any
 from tqdm import tqdm
 
 from deepprune.bench import bench, check_traceset
-from deepprune.cli.common import PLOT_SUFFIXES, add_trace_input_args, check_output, int_at_least, load_trace_args, \
-    write_json
+from deepprune.cli.common import (
+    PLOT_SUFFIXES,
+    add_trace_input_args,
+    check_output,
+    int_at_least,
+    load_trace_args,
+    write_json,
+)
 from deepprune.errors import ConfigError, DataError
 from deepprune.report import markdown_table, plot_pareto, text_table
 from deepprune.strategies.registry import StrategySpec, available, build

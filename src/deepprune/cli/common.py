@@ -19,10 +19,12 @@ from deepprune.tokens import ServerTokenizer
 from deepprune.types import TraceSet
 
 __all__ = [
+    "PLOT_SUFFIXES",
     "add_trace_input_args",
     "check_output",
     "int_at_least",
     "load_trace_args",
+    "non_negative_float",
     "positive_float",
     "write_json",
 ]

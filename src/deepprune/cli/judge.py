@@ -20,8 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deepprune.cli.common import PLOT_SUFFIXES, add_trace_input_args, check_output, int_at_least, load_trace_args, \
-    write_json
+from deepprune.cli.common import (
+    PLOT_SUFFIXES,
+    add_trace_input_args,
+    check_output,
+    int_at_least,
+    load_trace_args,
+    write_json,
+)
 from deepprune.errors import ConfigError
 from deepprune.judges.base import Judge
 from deepprune.judges.metrics import JudgeReport, evaluate_judge
