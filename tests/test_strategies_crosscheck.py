@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from deepprune.errors import ConfigError
 from deepprune.formats.loaders import load_traces
 from deepprune.judges.base import Judge, Pair
 from deepprune.prefix import Truncation
@@ -69,7 +70,7 @@ def test_never_same_judge_equals_cons_on_math100(math100: TraceSet) -> None:
 @pytest.mark.parametrize("prefix", ["words:25", "words:3", "tokens:40"])
 def test_perfect_judge_representatives_equals_oracle(synth: TraceSet, prefix: str) -> None:
     for r in (0, 1):
-        dp = _run(f"deepprune:judge=noisy-oracle,auroc=1.0,kmax=none,prefix={prefix}", synth, r)
+        dp = _run(f"deepprune:judge=noisy-oracle,auroc=1.0,kmax=none,recover=0,prefix={prefix}", synth, r)
         orc = _run(f"oracle:prefix={prefix}", synth, r)
         _same(dp, orc)
         assert sum(x.judge_calls for x in dp) > 0
@@ -77,8 +78,47 @@ def test_perfect_judge_representatives_equals_oracle(synth: TraceSet, prefix: st
 
 def test_perfect_judge_equals_oracle_on_math100(math100: TraceSet) -> None:
     for prefix in ("words:3", "tokens:64"):
-        _same(_run(f"deepprune:judge=noisy-oracle,auroc=1.0,kmax=none,prefix={prefix}", math100, 0),
+        _same(_run(f"deepprune:judge=noisy-oracle,auroc=1.0,kmax=none,recover=0,prefix={prefix}", math100, 0),
               _run(f"oracle:prefix={prefix}", math100, 0))
+
+
+# ------------------------------------------------------------------ recovery of pruned traces
+@pytest.mark.parametrize("ordering_seed", [0, 1, 2])
+def test_perfect_judge_with_recovery_answers_as_cons(synth: TraceSet, ordering_seed: int) -> None:
+    """Pure clusters: the estimated counts are the true ones, so recovery only confirms cons@K's
+    answer (ties are resolved the way cons@K resolves them), at no more than cons@K's tokens."""
+    cons = _run("cons", synth, ordering_seed)
+    dp = _run("deepprune:judge=noisy-oracle,auroc=1.0,kmax=none,prefix=tokens:20,recover=2", synth, ordering_seed)
+    assert [x.answer for x in dp] == [x.answer for x in cons]
+    assert all(d.tokens <= c.tokens for d, c in zip(dp, cons, strict=True))
+    assert sum(x.info["recovered"] for x in dp) > 0
+
+
+@pytest.mark.parametrize("ordering_seed", [0, 1])
+def test_full_recovery_of_merge_everything_judge_is_cons(synth: TraceSet, ordering_seed: int) -> None:
+    """A judge that merges every trace, with a lead no problem can reach: every pruned trace is
+    resumed, so the answer and the tokens are exactly cons@K's (nothing charged twice)."""
+    cons = _run("cons", synth, ordering_seed)
+    dp = _run("deepprune:judge=constant,same=1.0,kmax=none,prefix=tokens:20,recover=1000", synth, ordering_seed)
+    _same(dp, cons)
+    assert all(x.info["recovered"] == x.traces_launched - 1 for x in dp)
+
+
+def test_recovery_stops_once_the_winner_leads() -> None:
+    # every trace joins trace 0's cluster; trace 0 says "1", pruned traces resume lowest-p first
+    ts = _hand(["1", "1", "1", "2", "1", "1"], [50, 60, 70, 80, 90, 100])
+    (res,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2", ts, None)
+    assert res.answer == "1"
+    assert res.info["recovered"] == 1  # one more "1" gives a lead of 2 finished votes
+    assert res.tokens == 50 + 60 + 4 * 10
+
+
+def test_recover_parameter_is_validated() -> None:
+    with pytest.raises(ConfigError, match="recover"):
+        build("deepprune:recover=-1")
+    with pytest.raises(ConfigError, match="recover"):
+        build("deepprune:vote=largest,recover=2")
+    build("deepprune:vote=largest")  # recovery defaults to off with vote=largest
 
 
 # ------------------------------------------------------------------ tau monotonicity
@@ -111,7 +151,7 @@ def test_lowering_tau_never_raises_tokens(synth: TraceSet, judge_seed: int) -> N
     for r in (0, 1):
         totals = []
         for tau in (0.95, 0.8, 0.6, 0.45, 0.3, 0.15, 0.05):
-            cfg = DeepPruneConfig(tau=tau, kmax=None, prefix=Truncation.parse("tokens:30"))
+            cfg = DeepPruneConfig(tau=tau, kmax=None, prefix=Truncation.parse("tokens:30"), recover=0)
             res = _run(lambda cfg=cfg: DeepPruneStrategy(judge, cfg), synth, r)
             totals.append([x.tokens for x in res])
         arr = np.asarray(totals)
@@ -121,7 +161,7 @@ def test_lowering_tau_never_raises_tokens(synth: TraceSet, judge_seed: int) -> N
 def test_lowering_tau_with_lexical_judge_on_math100(math100: TraceSet) -> None:
     """Empirical check on real traces (greedy clustering is not monotone for every judge; on this
     fixed ordering it is, summed over problems)."""
-    totals = [sum(x.tokens for x in _run(f"deepprune:judge=lexical,tau={tau},prefix=words:3", math100, 0))
+    totals = [sum(x.tokens for x in _run(f"deepprune:judge=lexical,tau={tau},recover=0,prefix=words:3", math100, 0))
               for tau in (0.9, 0.7, 0.5, 0.3, 0.1)]
     assert totals == sorted(totals, reverse=True), totals
 
@@ -139,7 +179,7 @@ def test_vote_largest_resumes_k2_members_and_stops_the_rest() -> None:
 def test_vote_representatives_weights_by_cluster_size() -> None:
     # perfect judge: clusters {1: 4 traces}, {7: 1 trace}; the rep of 7 finishes first
     ts = _hand(["7", "1", "1", "1", "1"], [20, 30, 40, 50, 60], gold="1")
-    (res,) = _run("deepprune:judge=noisy-oracle,auroc=1.0,prefix=tokens:10", ts, None)
+    (res,) = _run("deepprune:judge=noisy-oracle,auroc=1.0,prefix=tokens:10,recover=0", ts, None)
     assert res.answer == "1" and res.correct
     assert res.tokens == 20 + 30 + 3 * 10
     assert res.judge_calls == 1 + 2 + 2 + 2  # trace 1 vs 1 cluster, then 2 clusters each
@@ -147,7 +187,7 @@ def test_vote_representatives_weights_by_cluster_size() -> None:
 
 def test_kmax_cap_joins_most_similar_cluster() -> None:
     ts = _hand(["1", "2", "3", "4"], [40, 40, 40, 40])
-    (res,) = _run("deepprune:judge=constant,kmax=2,prefix=tokens:10", ts, None)
+    (res,) = _run("deepprune:judge=constant,kmax=2,prefix=tokens:10,recover=0", ts, None)
     assert res.info["clusters"] == 2
     assert res.tokens == 40 + 40 + 10 + 10
 

@@ -205,10 +205,8 @@ async def collect(config: EndpointConfig, problems: Sequence[Problem], out: str 
     rounds = tuple(rounds) if rounds else default_rounds(n)
     header = collect_header(config, seed=seed, extra=header_extra)
     out.parent.mkdir(parents=True, exist_ok=True)
-    writer = TraceWriter(out, header)
+    writer = TraceWriter(out, header, check_header=lambda found: _check_resume(out, found, header))
     try:
-        if writer.existing.header and out.stat().st_size > 0 and writer.existing.problems:
-            _check_resume(out, writer.existing.header, header)
         done = {(t.problem_id, t.index) for ts in writer.existing.traces.values() for t in ts}
         for p in problems:
             writer.add_problem(p)

@@ -10,12 +10,17 @@ Results are written as they go to a JSON Lines file (format ``deepprune/run-v1``
 naming the settings, then one :class:`LiveRow` per problem. Started again with the same file and
 settings, a run skips the problems already there and appends the rest; a file written with
 other settings is refused (``ConfigError``) instead of being mixed up.
+
+A problem whose failed traces left the strategy (or the baseline) without an answer is
+**failed**, not answered: its :class:`Outcome` says ``failed: true`` (and ``correct: null``), the
+summary counts it in ``problems_failed`` apart from wrong answers and leaves it out of the
+accuracy, and a resumed run runs it again (only the part that failed: a strategy result that
+succeeded is kept) and appends the new row, which replaces the failed one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import time
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from deepprune.errors import ClientError, ConfigError, DataError, FormatError
+from deepprune.formats.appendlog import prepare_append
 from deepprune.formats.tracefile import iter_json_lines
 from deepprune.runner import run_problem
 from deepprune.sources.base import ProblemSession, TraceSource
@@ -77,13 +83,18 @@ class Outcome:
     judge_calls: int = 0
     error: str | None = None
     """Why traces failed (the first distinct messages), when some did."""
+    failed: bool = False
+    """True when failed traces left the strategy without an answer (a transient server fault,
+    not a wrong answer): not graded (``correct`` is None) and run again on resume."""
 
     @classmethod
     def of(cls, r: ProblemResult, failures: Sequence[str] = ()) -> Outcome:
         distinct = list(dict.fromkeys(failures))
         error = "; ".join(distinct[:3]) if distinct else r.info.get("error")
-        return cls(r.answer, r.correct, r.tokens, r.traces_launched, r.traces_finished, r.traces_stopped,
-                   int(r.info.get("traces_failed", 0)), round(r.wall_s, 4), r.judge_calls, error)
+        n_failed = int(r.info.get("traces_failed", 0))
+        failed = n_failed > 0 and r.answer is None
+        return cls(r.answer, None if failed else r.correct, r.tokens, r.traces_launched, r.traces_finished,
+                   r.traces_stopped, n_failed, round(r.wall_s, 4), r.judge_calls, error, failed)
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,11 @@ class LiveRow:
     result: Outcome
     baseline: str | None = None
     baseline_result: Outcome | None = None
+
+    @property
+    def failed(self) -> bool:
+        """The strategy or the baseline failed on this problem (see :attr:`Outcome.failed`)."""
+        return self.result.failed or (self.baseline_result is not None and self.baseline_result.failed)
 
     def to_record(self) -> dict[str, Any]:
         return {"type": "result", **asdict(self)}
@@ -127,6 +143,9 @@ class LiveSummary:
     speedup: float | None = None
     """baseline wall time / strategy wall time."""
     rows: tuple[LiveRow, ...] = field(default=(), repr=False)
+    problems_failed: int = 0
+    """Problems where failed traces left the strategy or the baseline without an answer: counted
+    apart from wrong answers, left out of the accuracies, run again when the run is resumed."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -135,7 +154,7 @@ class LiveSummary:
 
 
 def _accuracy(outcomes: Sequence[Outcome]) -> float | None:
-    graded = [o.correct for o in outcomes if o.correct is not None]
+    graded = [o.correct for o in outcomes if o.correct is not None and not o.failed]
     return sum(graded) / len(graded) if graded else None
 
 
@@ -144,15 +163,17 @@ def summarize(rows: Sequence[LiveRow]) -> LiveSummary:
     base = [r.baseline_result for r in rows if r.baseline_result is not None]
     tokens = sum(o.tokens for o in res)
     wall = sum(o.wall_s for o in res)
+    n_failed = sum(r.failed for r in rows)
     out = LiveSummary(len(rows), _accuracy(res), tokens, sum(o.traces_stopped for o in res),
-                      sum(o.traces_failed for o in res), round(wall, 3), rows=tuple(rows))
+                      sum(o.traces_failed for o in res), round(wall, 3), rows=tuple(rows),
+                      problems_failed=n_failed)
     if base and len(base) == len(rows):
         btok = sum(o.tokens for o in base)
         bwall = sum(o.wall_s for o in base)
         out = LiveSummary(out.problems, out.accuracy, out.tokens, out.traces_stopped, out.traces_failed,
                           out.wall_s, rows[0].baseline, _accuracy(base), btok, round(bwall, 3),
                           1 - tokens / btok if btok else None, bwall / wall if wall > 0 else None,
-                          rows=tuple(rows))
+                          rows=tuple(rows), problems_failed=n_failed)
     return out
 
 
@@ -163,49 +184,47 @@ class ResultsFile:
         self.path = Path(path)
         self.settings = settings
         self.done: dict[str, LiveRow] = {}
+        self.failed: dict[str, LiveRow] = {}
+        """Problems whose last row is failed: run again (see the module docstring)."""
         want = {"format": RUN_FORMAT, **asdict(settings)}
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         if not fresh:
-            self._repair_tail()
-            self._read(want)
+            # refuses a file that is not this run's before touching it, then repairs a torn tail
+            prepare_append(self.path, lambda header: self._check_header(header, want))
+            self._read()
         self._fh: IO[str] = open(self.path, "a", encoding="utf-8")
         if fresh:
             self._write(want)
 
-    def _read(self, want: Mapping[str, Any]) -> None:
-        lines = iter_json_lines(self.path)
-        first = next(lines, None)
-        if first is None:
-            return
-        lineno, header = first
-        if not isinstance(header, dict) or header.get("format") != RUN_FORMAT:
+    def _check_header(self, header: Mapping[str, Any], want: Mapping[str, Any]) -> None:
+        if header.get("format") != RUN_FORMAT:
             raise FormatError(f"not a deepprune run results file (expected format {RUN_FORMAT!r}); "
-                              "choose another --out", path=self.path, line=lineno)
+                              "choose another --out (nothing was changed)", path=self.path, line=1)
         diff = {k: (header.get(k), v) for k, v in want.items() if header.get(k) != v}
         if diff:
             what = ", ".join(f"{k}: file has {old!r}, this run {new!r}" for k, (old, new) in diff.items())
             raise ConfigError("--out", str(self.path),
                               f"a results file of a run with the same settings to resume it ({what}); "
                               "use another --out or delete the file")
+
+    def _read(self) -> None:
+        lines = iter_json_lines(self.path)
+        next(lines, None)  # the header, checked by prepare_append
         for lineno, rec in lines:
             try:
                 row = LiveRow.from_record(rec)
             except (KeyError, TypeError) as exc:
                 raise DataError(f"bad result record ({exc}); fix or remove this line", path=self.path,
                                 line=lineno) from exc
-            self.done[row.problem_id] = row
+            self._keep(row)
 
-    def _repair_tail(self) -> None:
-        """Drop a partial last line left by a killed run."""
-        with open(self.path, "rb+") as fh:
-            fh.seek(0, io.SEEK_END)
-            size = fh.tell()
-            fh.seek(size - 1)
-            if fh.read(1) == b"\n":
-                return
-            data = self.path.read_bytes()
-            fh.truncate(data.rfind(b"\n") + 1)
-            log.warning("%s: dropped a partial last line (the run was killed while writing it)", self.path)
+    def _keep(self, row: LiveRow) -> None:
+        if row.failed:
+            self.failed[row.problem_id] = row
+            self.done.pop(row.problem_id, None)
+        else:
+            self.done[row.problem_id] = row
+            self.failed.pop(row.problem_id, None)
 
     def _write(self, rec: Mapping[str, Any]) -> None:
         self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -213,7 +232,7 @@ class ResultsFile:
 
     def add(self, row: LiveRow) -> None:
         self._write(row.to_record())
-        self.done[row.problem_id] = row
+        self._keep(row)
 
     def close(self) -> None:
         self._fh.close()
@@ -267,7 +286,8 @@ async def run_live(
 ) -> list[LiveRow]:
     """Answer ``problems`` with ``settings.strategy`` through ``source``; rows in problem order.
 
-    Problems already in ``results`` are not run again (their stored rows are returned). Each
+    Problems already in ``results`` are not run again (their stored rows are returned); failed
+    problems there (see the module docstring) are, keeping a stored outcome that did not fail. Each
     finished problem is appended to ``results`` and passed to ``on_row`` at once, so an
     interrupted run loses only the problems in flight. ``concurrency`` problems run at a time
     (each with its own K streams); errors propagate (after the completed problems are saved).
@@ -275,25 +295,37 @@ async def run_live(
     A problem on which **every** launched trace failed (server down, a server without logprobs
     for a strategy that needs them, ...) stops the run with a :class:`ClientError` carrying the
     traces' error message, rather than recording a run of empty answers; problems where only
-    some traces failed are recorded with ``traces_failed`` and ``error``.
+    some traces failed are recorded with ``traces_failed`` and ``error``, as failed problems when
+    the failures left no answer.
     """
     logged = _FailureLog(source)
     factory = build(settings.strategy)
     base_factory = build(settings.compare) if settings.compare else None
     sem = asyncio.Semaphore(max(1, concurrency))
     done = results.done if results is not None else {}
+    retry = dict(results.failed) if results is not None else {}
 
     async def one(p: Problem) -> LiveRow:
         if p.id in done:
             return done[p.id]
+        before = retry.get(p.id)
         async with sem:
-            t0 = time.perf_counter()
-            r = await _checked(factory, logged, p, settings)
-            log.info("%s: %s answered %r with %d tokens in %.1f s", p.id, settings.strategy, r.answer,
-                     r.tokens, time.perf_counter() - t0)
+            if before is not None and not before.result.failed:
+                r = before.result  # kept: only the baseline failed last time
+            else:
+                if before is not None:
+                    log.info("%s: failed last time (%s); running it again", p.id, before.result.error)
+                t0 = time.perf_counter()
+                r = await _checked(factory, logged, p, settings)
+                log.info("%s: %s answered %r with %d tokens in %.1f s", p.id, settings.strategy, r.answer,
+                         r.tokens, time.perf_counter() - t0)
             base = None
             if base_factory is not None:
-                base = await _checked(base_factory, logged, p, settings)
+                kept = before.baseline_result if before is not None else None
+                if kept is not None and not kept.failed:
+                    base = kept
+                else:
+                    base = await _checked(base_factory, logged, p, settings)
             row = LiveRow(p.id, p.gold, settings.strategy, r, settings.compare, base)
         if results is not None:
             results.add(row)

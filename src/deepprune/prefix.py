@@ -109,13 +109,18 @@ class PrefixWatcher:
     at least one token, so ``k - markers_seen`` is a safe lower bound). ``prefix(n_tokens, text)``
     returns the prefix text once complete, else None. A finished trace's prefix is its
     (cut) text, whatever its length.
+
+    ``end``: the text is ``text[:end]`` (a :class:`~deepprune.strategies.base.TraceProgress`'s
+    ``text_buffer`` and ``text_end``); with a ``key`` the scan then reads only the new
+    characters and copies nothing until the prefix is complete, so following a long trace costs
+    time linear in its length.
     """
 
     def __init__(self, rule: Truncation) -> None:
         self.rule = rule
         self._scan: dict[Hashable, tuple[int, int, int | None]] = {}
 
-    def _markers(self, text: str, key: Hashable | None) -> tuple[int, int | None]:
+    def _markers(self, text: str, key: Hashable | None, end: int | None = None) -> tuple[int, int | None]:
         """(markers in ``text``, end offset of the k-th marker or None).
 
         With a ``key`` (one per growing trace; its text must only grow by appending) the scan
@@ -125,12 +130,12 @@ class PrefixWatcher:
         """
         pos, settled, cut = self._scan.get(key, (0, 0, None)) if key is not None else (0, 0, None)
         count = settled
-        end = len(text)
+        end = len(text) if end is None else end
         tail = end  # start of the trailing run of word characters: everything before it is final
         while tail > pos and (text[tail - 1].isalnum() or text[tail - 1] == "_"):
             tail -= 1
         settled_cut = cut
-        for m in self.rule._pattern.finditer(text, pos):
+        for m in self.rule._pattern.finditer(text, pos, end):
             count += 1
             if count == self.rule.k:
                 cut = m.end()
@@ -145,18 +150,21 @@ class PrefixWatcher:
         """Drop the scan state of ``key`` (the trace no longer needs watching)."""
         self._scan.pop(key, None)
 
-    def wait(self, n_tokens: int, text: str, key: Hashable | None = None) -> int:
+    def wait(self, n_tokens: int, text: str, key: Hashable | None = None, *, end: int | None = None) -> int:
         if self.rule.unit == "tokens":
             return max(1, self.rule.k - n_tokens)
-        return max(1, self.rule.k - self._markers(text, key)[0])
+        return max(1, self.rule.k - self._markers(text, key, end)[0])
 
     def prefix(self, n_tokens: int, text: str, *, finished: bool = False,
-               key: Hashable | None = None) -> str | None:
+               key: Hashable | None = None, end: int | None = None) -> str | None:
+        whole = text if end is None or end == len(text) else None
         if self.rule.unit == "tokens":
             if n_tokens >= self.rule.k or finished:
-                return text
+                return whole if whole is not None else text[:end]
             return None
-        cut = self._markers(text, key)[1]
+        cut = self._markers(text, key, end)[1]
         if cut is not None:
             return text[:cut]
-        return text if finished else None
+        if not finished:
+            return None
+        return whole if whole is not None else text[:end]

@@ -72,6 +72,7 @@ import enum
 import itertools
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -85,6 +86,7 @@ from deepprune.tokens import approx_tokens
 from deepprune.types import FinishReason, Problem, Trace, TraceSet
 
 __all__ = [
+    "MAX_TOP_LOGPROBS",
     "Assign",
     "Fault",
     "FaultKind",
@@ -100,8 +102,10 @@ log = logging.getLogger(__name__)
 
 _MAX_HEADER = 64 * 1024
 _MAX_BODY = 32 * 1024 * 1024
+MAX_TOP_LOGPROBS = 20
+"""The most ``top_logprobs`` a request may ask for (OpenAI's limit); more is HTTP 400."""
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
+            408: "Request Timeout", 413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
@@ -214,6 +218,12 @@ class ServerConfig:
     ``LiveSource`` and ``collect`` send for trace k with ``--seed seed_base``) get recorded trace k."""
     history: int = 10_000
     """How many per-request records ``/stats`` keeps (the totals count every request)."""
+    idle_timeout_s: float = 60.0
+    """A connection that starts no request for this long (a new one, or idle between keep-alive
+    requests) is closed."""
+    request_timeout_s: float = 30.0
+    """A request must arrive whole (head and body) within this long of its first byte, else the
+    server answers 408 and closes the connection (half-sent requests, slowloris)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "assign", Assign(self.assign))
@@ -224,6 +234,10 @@ class ServerConfig:
             raise ConfigError("latency_s", self.latency_s, ">= 0")
         if not 0 <= self.port <= 65535:
             raise ConfigError("port", self.port, "0-65535")
+        for name in ("idle_timeout_s", "request_timeout_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ConfigError(name, value, "a number of seconds > 0")
 
 
 @dataclass(frozen=True)
@@ -324,18 +338,37 @@ class _Request:
 class _Conn:
     """One client connection: request parsing, responses, and disconnect watching."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+                 idle_timeout_s: float = 60.0, request_timeout_s: float = 30.0) -> None:
         self.reader = reader
         self.writer = writer
+        self.idle_timeout_s = idle_timeout_s
+        self.request_timeout_s = request_timeout_s
         self._pending = b""
         self._watch: asyncio.Future[bytes] | None = None
         self.gone = False
 
     async def read_request(self) -> _Request | None:
+        """The next request; None when the client closed the connection or stayed idle for
+        ``idle_timeout_s``. A request must arrive whole within ``request_timeout_s`` of its
+        first byte (else 408)."""
+        if not self._pending:
+            try:
+                async with asyncio.timeout(self.idle_timeout_s):
+                    self._pending = await self.reader.read(1)
+            except TimeoutError:
+                return None
+            if not self._pending:
+                return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout_s
         try:
-            head = await self.reader.readuntil(b"\r\n\r\n")
+            async with asyncio.timeout_at(deadline):
+                head = await self.reader.readuntil(b"\r\n\r\n")
+        except TimeoutError as exc:
+            raise _BadRequest(408, f"request head not complete within {self.request_timeout_s:g} s") from exc
         except asyncio.IncompleteReadError as exc:
-            if exc.partial.strip():
+            if (self._pending + exc.partial).strip():
                 raise _BadRequest(400, "incomplete request head") from exc
             return None
         except asyncio.LimitOverrunError as exc:
@@ -357,13 +390,17 @@ class _Conn:
             headers[name.strip().lower()] = value.strip()
         if "chunked" in headers.get("transfer-encoding", "").lower():
             raise _BadRequest(400, "chunked request bodies are not supported; send Content-Length")
-        try:
-            length = int(headers.get("content-length", "0"))
-        except ValueError as exc:
-            raise _BadRequest(400, "bad Content-Length") from exc
+        raw_length = headers.get("content-length", "0")
+        if not (raw_length.isascii() and raw_length.isdigit()):
+            raise _BadRequest(400, f"bad Content-Length {raw_length[:40]!r} (expected a byte count >= 0)")
+        length = int(raw_length)
         if length > _MAX_BODY:
             raise _BadRequest(413, f"request body over {_MAX_BODY} bytes")
-        body = await self.reader.readexactly(length) if length else b""
+        try:
+            async with asyncio.timeout_at(deadline):
+                body = await self.reader.readexactly(length) if length else b""
+        except TimeoutError as exc:
+            raise _BadRequest(408, f"request body not complete within {self.request_timeout_s:g} s") from exc
         conn_hdr = headers.get("connection", "").lower()
         keep = conn_hdr != "close" if version == "HTTP/1.1" else conn_hdr == "keep-alive"
         return _Request(method.upper(), target.split("?", 1)[0], headers, body, keep)
@@ -646,7 +683,8 @@ class ReplayServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        conn = _Conn(reader, writer)
+        conn = _Conn(reader, writer, idle_timeout_s=self.config.idle_timeout_s,
+                     request_timeout_s=self.config.request_timeout_s)
         self._conns.add(conn)
         try:
             while not conn.gone:
@@ -813,6 +851,10 @@ class ReplayServer:
                 body = json.loads(req.body or b"{}")
             except json.JSONDecodeError as exc:
                 raise _BadRequest(400, f"request body is not JSON: {exc.msg}") from exc
+            except UnicodeDecodeError as exc:
+                raise _BadRequest(400, f"request body is not UTF-8 JSON ({exc.reason} at byte {exc.start})") from exc
+            except RecursionError as exc:
+                raise _BadRequest(400, "request body is nested too deeply") from exc
             if not isinstance(body, dict):
                 raise _BadRequest(400, "request body must be a JSON object")
             opts = _Options.from_body(body, chat)
@@ -936,9 +978,11 @@ class _Options:
         else:
             lp = body.get("logprobs")
             logprobs = lp is not None and lp is not False
-            top = 0 if lp is True or lp is None else lp
-        if not isinstance(top, int) or top < 0:
+            top = 0 if lp is None or isinstance(lp, bool) else lp
+        if not isinstance(top, int) or isinstance(top, bool) or top < 0:
             raise _BadRequest(400, f"top_logprobs must be an integer >= 0, got {top!r}")
+        if top > MAX_TOP_LOGPROBS:
+            raise _BadRequest(400, f"top_logprobs must be at most {MAX_TOP_LOGPROBS} (as OpenAI's), got {top}")
         so = body.get("stream_options")
         include_usage = bool(so.get("include_usage")) if isinstance(so, Mapping) else False
         return cls(bool(body.get("stream", False)), seed, max_tokens, logprobs, int(top), include_usage)

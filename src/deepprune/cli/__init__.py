@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from deepprune.errors import DeepPruneError
+from deepprune.redact import install_log_redaction, redact
 
 __all__ = ["main"]
 
@@ -44,13 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command_line = "deepprune " + shlex.join(argv)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()  # no credential in any log line (ours or httpx's request URLs)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
     except DeepPruneError as exc:
-        print(f"deepprune: error: {exc}", file=sys.stderr)
+        print(f"deepprune: error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("deepprune: interrupted", file=sys.stderr)

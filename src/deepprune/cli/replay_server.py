@@ -39,6 +39,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="inject a fault (repeatable): refuse, status:CODE, drop:N, stall:N:SECONDS, "
                         "malformed:N, nologprobs; append @TIMES to limit it to the first TIMES requests")
+    p.add_argument("--idle-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="close a connection that starts no request for this long (default 60)")
+    p.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="answer 408 and close when a request has not arrived whole this long after its "
+                        "first byte (default 30)")
     add_trace_input_args(p)
     p.set_defaults(func=cmd_replay_server)
 
@@ -51,10 +56,11 @@ def _port(text: str) -> int:
 
 
 def cmd_replay_server(args: argparse.Namespace) -> int:
-    (ts,) = load_trace_args([args.traces], args)
     config = ServerConfig(host=args.host, port=args.port, rate=args.rate, latency_s=args.latency,
                           model=args.model, assign=Assign(args.assign), seed_base=args.seed_base,
-                          faults=tuple(Fault.parse(s) for s in args.fault))
+                          faults=tuple(Fault.parse(s) for s in args.fault),
+                          idle_timeout_s=args.idle_timeout, request_timeout_s=args.request_timeout)
+    (ts,) = load_trace_args([args.traces], args)
     server = ReplayServer(ts, config)
     asyncio.run(_serve(server))
     s = server.stats()

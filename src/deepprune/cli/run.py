@@ -15,14 +15,16 @@ from deepprune.errors import ClientError, ConfigError, DeepPruneError
 from deepprune.liverun import (
     LiveRow,
     LiveSummary,
+    Outcome,
     ResultsFile,
     RunSettings,
     load_problems_any,
     run_live,
     summarize,
 )
+from deepprune.redact import redact, redact_url
 from deepprune.sources.live import LiveSource
-from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig
+from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig, split_query
 from deepprune.strategies.registry import available, build
 from deepprune.types import AnswerKind, Problem
 
@@ -88,18 +90,20 @@ def endpoint_from_args(args: argparse.Namespace) -> EndpointConfig:
 
 
 def _fmt_row(row: LiveRow) -> str:
-    def mark(correct: bool | None) -> str:
-        return "" if correct is None else (" ok" if correct else " WRONG")
+    def mark(o: Outcome) -> str:
+        if o.failed:
+            return " FAILED (traces failed, no answer; rerun with --out to retry)"
+        return "" if o.correct is None else (" ok" if o.correct else " WRONG")
 
     r = row.result
     gold = f" gold={row.gold}" if row.gold is not None else ""
-    line = (f"{row.problem_id}: {row.strategy} answer={r.answer}{gold}{mark(r.correct)} tokens={r.tokens} "
+    line = (f"{row.problem_id}: {row.strategy} answer={r.answer}{gold}{mark(r)} tokens={r.tokens} "
             f"stopped={r.traces_stopped}/{r.traces_launched} wall={r.wall_s:.1f}s")
     if r.traces_failed:
         line += f" failed={r.traces_failed}"
     if row.baseline_result is not None:
         b = row.baseline_result
-        line += f" | {row.baseline}: answer={b.answer}{mark(b.correct)} tokens={b.tokens} wall={b.wall_s:.1f}s"
+        line += f" | {row.baseline}: answer={b.answer}{mark(b)} tokens={b.tokens} wall={b.wall_s:.1f}s"
     return line
 
 
@@ -107,6 +111,9 @@ def _fmt_summary(s: LiveSummary, strategy: str) -> str:
     acc = "n/a" if s.accuracy is None else f"{s.accuracy:.3f}"
     lines = [f"{strategy}: {s.problems} problems, accuracy {acc}, {s.tokens} tokens, "
              f"{s.traces_stopped} traces stopped, {s.traces_failed} failed, wall {s.wall_s:.1f}s"]
+    if s.problems_failed:
+        lines.append(f"{s.problems_failed} problem(s) FAILED (traces failed, no answer; not counted in the "
+                     "accuracy): run the same command with --out again to retry them")
     if s.baseline is not None and s.baseline_tokens is not None:
         bacc = "n/a" if s.baseline_accuracy is None else f"{s.baseline_accuracy:.3f}"
         lines.append(f"{s.baseline}: accuracy {bacc}, {s.baseline_tokens} tokens, wall {s.baseline_wall_s:.1f}s")
@@ -128,8 +135,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     endpoint = endpoint_from_args(args)
     quiet = args.json == "-"
     results = ResultsFile(args.out, settings) if args.out else None
-    if results is not None and results.done:
-        print(f"deepprune run: resuming {args.out}: {len(results.done)} problem(s) already done", file=sys.stderr)
+    if results is not None and (results.done or results.failed):
+        print(f"deepprune run: resuming {args.out}: {len(results.done)} problem(s) already done"
+              + (f", {len(results.failed)} failed one(s) to retry" if results.failed else ""), file=sys.stderr)
 
     def on_row(row: LiveRow) -> None:
         print(_fmt_row(row), file=sys.stderr if quiet else sys.stdout, flush=True)
@@ -148,8 +156,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not quiet:
         print(_fmt_summary(summary, settings.strategy))
     if args.json:
-        write_json({"settings": {**vars_settings(settings), "base_url": args.base_url}, **summary.to_dict()},
+        write_json({"settings": {**vars_settings(settings), "base_url": endpoint.display_url}, **summary.to_dict()},
                    args.json)
+    if summary.problems_failed:
+        print(f"deepprune run: {summary.problems_failed} problem(s) failed (traces failed, no answer)"
+              + (f"; run the same command again to retry them (saved in {args.out})" if args.out else ""),
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -159,20 +172,21 @@ def vars_settings(s: RunSettings) -> dict[str, Any]:
 
 async def preflight(endpoint: EndpointConfig) -> None:
     """Fail fast, with a clear message, when the server is down or refuses the API key."""
-    url = endpoint.base_url.rstrip("/") + "/models"
+    base, params = split_query(endpoint.base_url)
+    url = base.rstrip("/") + "/models"
     key = endpoint.resolved_key()
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
         async with httpx.AsyncClient(timeout=httpx.Timeout(endpoint.connect_timeout_s)) as client:
-            resp = await client.get(url, headers=headers)
+            resp = await client.get(url, headers=headers, params=params)
     except httpx.ConnectError as exc:
-        raise ClientError(f"cannot connect to {endpoint.base_url} ({exc or type(exc).__name__}); is the server "
-                          "running and is --base-url right?") from exc
+        raise ClientError(f"cannot connect to {endpoint.display_url} ({redact(str(exc)) or type(exc).__name__}); "
+                          "is the server running and is --base-url right?") from exc
     except httpx.HTTPError as exc:  # a slow or odd /models is not fatal: the run reports real failures
-        log.info("preflight GET %s failed: %s", url, exc)
+        log.info("preflight GET %s failed: %s", redact_url(url), redact(str(exc)))
         return
     if resp.status_code in (401, 403):
-        raise ClientError(f"{endpoint.base_url} refused the request (HTTP {resp.status_code}): pass --api-key or "
+        raise ClientError(f"{endpoint.display_url} refused the request (HTTP {resp.status_code}): pass --api-key or "
                           "set OPENAI_API_KEY")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
+import numbers
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -27,6 +27,7 @@ from typing import Any
 
 from deepprune.answers import extract_answer
 from deepprune.errors import ConfigError, DataError, FormatError
+from deepprune.formats.safepickle import load_data_pickle
 from deepprune.formats.tracefile import FORMAT, ReadReport, iter_json_lines, open_text, read_traces
 from deepprune.tokens import APPROX_RULE, TokenCounter, approx_tokens
 from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
@@ -180,15 +181,15 @@ def _qwen_record(rec: Any, p: Path, lineno: int, kind: AnswerKind) -> tuple[Prob
 def _deepconf_count(d: Mapping[str, Any], key: str, i: int, where: str) -> int:
     n = d[key]
     if key == "token_ids":
-        if not isinstance(n, list):
+        if isinstance(n, str | bytes | Mapping) or not hasattr(n, "__len__"):
             raise DataError(f"trace {i}: expected a list of token ids, got {type(n).__name__}", path=where,
                             field=key)
         return len(n)
-    if isinstance(n, float) and n.is_integer():
-        n = int(n)
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+    if isinstance(n, numbers.Real) and not isinstance(n, numbers.Integral) and float(n).is_integer():
+        n = int(float(n))
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
         raise DataError(f"trace {i}: expected a non-negative whole number, got {n!r}", path=where, field=key)
-    return n
+    return int(n)
 
 
 def _deepconf_trace(d: Any, pid: str, i: int, where: str) -> Trace:
@@ -199,9 +200,9 @@ def _deepconf_trace(d: Any, pid: str, i: int, where: str) -> Trace:
     text = d["text"]
     if not isinstance(text, str):
         raise DataError(f"trace {i}: expected a string", path=where, field="text")
-    confs = d.get("confs")
-    if confs is not None and (not isinstance(confs, list | tuple) or not all(
-            isinstance(c, int | float) and not isinstance(c, bool) for c in confs)):
+    confs = d.get("confs")  # a list, or a numpy array in a pickle
+    if confs is not None and (isinstance(confs, str | bytes | Mapping) or not hasattr(confs, "__iter__") or not all(
+            isinstance(c, numbers.Real) and not isinstance(c, bool) for c in confs)):
         raise DataError(f"trace {i}: expected a list of numbers", path=where, field="confs")
     conf_t = tuple(float(c) for c in confs) if confs is not None else None
     bad = next((c for c in conf_t or () if not math.isfinite(c) or c < 0), None)
@@ -230,8 +231,7 @@ def load_deepconf(path: str | Path, *, problem_id: str | None = None) -> TraceSe
     p = Path(path)
     try:
         if p.suffix in (".pkl", ".pickle"):
-            with open(p, "rb") as fh:
-                obj = pickle.load(fh)
+            obj = load_data_pickle(p)  # plain data only: never runs code from the file
         else:
             with open_text(p) as fh:
                 obj = json.load(fh)
@@ -239,7 +239,9 @@ def load_deepconf(path: str | Path, *, problem_id: str | None = None) -> TraceSe
         raise DataError("file not found", path=p) from exc
     except IsADirectoryError as exc:
         raise DataError("is a directory; pass a DeepConf traces file", path=p) from exc
-    except (ValueError, RecursionError, OSError, zlib.error, pickle.UnpicklingError, EOFError) as exc:
+    except DataError:
+        raise
+    except (ValueError, RecursionError, OSError, zlib.error, EOFError) as exc:
         raise DataError(f"cannot parse DeepConf traces: {exc}", path=p) from exc
     question = ""
     gold = None

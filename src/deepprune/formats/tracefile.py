@@ -20,17 +20,17 @@ truncated last line with its line number).
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import math
 import os
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from deepprune.errors import DataError, FormatError
+from deepprune.formats.appendlog import prepare_append
 from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
 
 __all__ = [
@@ -293,16 +293,26 @@ def _dataset_name(path: Path) -> str:
 class TraceWriter:
     """Append-only writer: header once, then problems and traces, flushed record by record.
 
-    Opening an existing file appends (for resumable collection) after checking its header
-    matches; ``existing_traces()`` tells what it already holds.
+    Opening an existing file appends (for resumable collection) only after its header proves it
+    is a trace file (and passes ``check_header``): see :mod:`deepprune.formats.appendlog`; a
+    file that is not ours is refused unchanged. ``existing`` holds what it already has.
     """
 
-    def __init__(self, path: str | Path, header: Mapping[str, Any]) -> None:
+    def __init__(self, path: str | Path, header: Mapping[str, Any], *,
+                 check_header: Callable[[Mapping[str, Any]], None] | None = None) -> None:
         self.path = Path(path)
         self._problems: set[str] = set()
         existing = self.path.exists() and self.path.stat().st_size > 0
         if existing:
-            self._repair_tail()
+            def check(found: Mapping[str, Any]) -> None:
+                if found.get("format") != FORMAT:
+                    raise FormatError(f"not a {FORMAT} trace file (its first line has format "
+                                      f"{found.get('format')!r}); choose another --out (nothing was changed)",
+                                      path=self.path, line=1, field="format")
+                if check_header is not None:
+                    check_header(found)
+
+            prepare_append(self.path, check)  # refuses a file that is not ours before touching it
             ts = read_traces(self.path, on_error="skip")
             self._problems = {p.id for p in ts.problems}
             self.existing = ts
@@ -311,22 +321,6 @@ class TraceWriter:
         self._fh: IO[str] = open_text(self.path, "at")
         if not existing:
             self._write({"format": FORMAT, **{k: v for k, v in header.items() if k != "format"}})
-
-    def _repair_tail(self) -> None:
-        """Drop a partial last line left by a killed writer (plain files only)."""
-        if self.path.suffix == ".gz":
-            return
-        with open(self.path, "rb+") as fh:
-            fh.seek(0, io.SEEK_END)
-            size = fh.tell()
-            if size == 0:
-                return
-            fh.seek(size - 1)
-            if fh.read(1) == b"\n":
-                return
-            data = self.path.read_bytes()
-            cut = data.rfind(b"\n") + 1
-            fh.truncate(cut)
 
     def _write(self, rec: Mapping[str, Any]) -> None:
         self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -189,7 +189,7 @@ def prefix_sweep(
                 cons_accuracy=cons.accuracy, cons_tokens_per_problem=cons.tokens / n,
                 pairs=len(data), negatives=int(len(data) - data.labels.sum()), problems=n,
                 orderings=orderings)
-            cfg = DeepPruneConfig(tau=tau, prefix=rule)
+            cfg = DeepPruneConfig(tau=tau, prefix=rule, recover=0)  # judges compared on the paper's rule
             oracle = functools.partial(OracleStrategy, prefix=rule)
             orc = _replay(ts, _always(oracle), orderings=orderings, seed=seed)
             points.append(SweepPoint(judge=ORACLE, auroc=None, tnr_at_fnr=None, accuracy=orc.accuracy,

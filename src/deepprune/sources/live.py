@@ -38,6 +38,7 @@ import httpx
 from deepprune.answers import extract_answer
 from deepprune.collect import trace_seed
 from deepprune.errors import ClientError, StrategyError
+from deepprune.redact import redact
 from deepprune.sources.base import WatchFn
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
 from deepprune.strategies.base import Event, TraceFailed, TraceFinished, TraceProgress
@@ -206,11 +207,11 @@ class LiveSession:
             self._post(tid, st, _END)
         except ClientError as exc:
             log.warning("trace %s#%d failed after %d tokens: %s", self.problem.id, tid, st.n, exc)
-            st.error = str(exc)
+            st.error = redact(str(exc))
             self._post(tid, st, _ERROR)
         except Exception as exc:  # a bug must fail the trace, never hang the session
             log.exception("trace %s#%d: unexpected error", self.problem.id, tid)
-            st.error = f"unexpected {type(exc).__name__}: {exc}"
+            st.error = redact(f"unexpected {type(exc).__name__}: {exc}")
             self._post(tid, st, _ERROR)
 
     @staticmethod
@@ -245,7 +246,7 @@ class LiveSource:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
-        return f"LiveSource(base_url={self.config.base_url!r}, model={self.config.model!r})"
+        return f"LiveSource(base_url={self.config.display_url!r}, model={self.config.model!r})"
 
     async def __aenter__(self) -> LiveSource:
         return self

@@ -16,7 +16,9 @@ with exponential backoff (``retries`` times); afterwards, or for other statuses,
 raised: :class:`~deepprune.errors.ServerError` (HTTP status), :class:`~deepprune.errors.RequestTimeout`
 (no token for ``stall_timeout_s``), :class:`~deepprune.errors.StreamError` (broken stream,
 malformed chunk, missing logprobs). The API key is sent as a bearer token and never appears in
-logs, error messages or ``repr``.
+logs, error messages or ``repr``: messages name the server by :attr:`EndpointConfig.display_url`
+(no userinfo, no query string) and everything a server or httpx says goes through
+:func:`deepprune.redact.redact` (which also hides the key when a server echoes it).
 
 Closing the async generator (``aclose()``, or cancelling the task iterating it) closes the HTTP
 response, which is how a server learns that a stopped trace should stop generating.
@@ -34,10 +36,12 @@ import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from deepprune.errors import ClientError, ConfigError, RequestTimeout, ServerError, StreamError
+from deepprune.redact import redact, redact_url, register, url_secrets
 from deepprune.sources.sse import SSEParser
 from deepprune.types import FinishReason
 
@@ -89,8 +93,9 @@ class EndpointConfig:
     """Extra request fields (e.g. ``{"top_k": 20}``), merged last."""
 
     def __post_init__(self) -> None:
+        register(self.api_key, *url_secrets(self.base_url))
         if not self.base_url.startswith(("http://", "https://")):
-            raise ConfigError("base_url", self.base_url, "an http:// or https:// URL")
+            raise ConfigError("base_url", redact_url(self.base_url), "an http:// or https:// URL")
         if self.max_tokens < 1:
             raise ConfigError("max_tokens", self.max_tokens, ">= 1")
         if self.max_concurrency < 1:
@@ -98,8 +103,18 @@ class EndpointConfig:
         if not 0 <= self.top_logprobs <= 20:
             raise ConfigError("top_logprobs", self.top_logprobs, "between 0 and 20 (OpenAI's limit)")
 
+    def __repr__(self) -> str:
+        return f"EndpointConfig(base_url={self.display_url!r}, model={self.model!r}, chat={self.chat!r}, ...)"
+
+    @property
+    def display_url(self) -> str:
+        """``base_url`` without credentials (userinfo and query string masked): for messages and files."""
+        return redact_url(self.base_url)
+
     def resolved_key(self) -> str | None:
-        return self.api_key or os.environ.get("OPENAI_API_KEY") or None
+        key = self.api_key or os.environ.get("OPENAI_API_KEY") or None
+        register(key)
+        return key
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters, as recorded in a dataset header (no key, no URL secrets)."""
@@ -162,7 +177,7 @@ def parse_chunk(payload: Mapping[str, Any], *, chat: bool, want_logprobs: bool) 
     if "error" in payload:
         err = payload["error"]
         msg = err.get("message", err) if isinstance(err, Mapping) else err
-        raise StreamError(f"server sent an error in the stream: {msg}")
+        raise StreamError(f"server sent an error in the stream: {redact(str(msg))}")
     usage = payload.get("usage")
     completion_tokens = None
     if isinstance(usage, Mapping) and isinstance(usage.get("completion_tokens"), int):
@@ -236,7 +251,7 @@ class StreamClient:
         self.semaphore = semaphore or asyncio.Semaphore(config.max_concurrency)
 
     def __repr__(self) -> str:
-        return f"StreamClient(base_url={self.config.base_url!r}, model={self.config.model!r})"
+        return f"StreamClient(base_url={self.config.display_url!r}, model={self.config.model!r})"
 
     async def __aenter__(self) -> StreamClient:
         c = self.config
@@ -246,8 +261,10 @@ class StreamClient:
             headers["Authorization"] = f"Bearer {key}"
         timeout = httpx.Timeout(connect=c.connect_timeout_s, read=None, write=30.0, pool=None)
         limits = httpx.Limits(max_connections=c.max_concurrency + 4, max_keepalive_connections=c.max_concurrency)
-        self._client = httpx.AsyncClient(base_url=c.base_url.rstrip("/") + "/", headers=headers, timeout=timeout,
-                                         limits=limits, transport=self._transport, verify=_ssl_context())
+        base, params = split_query(c.base_url)
+        self._client = httpx.AsyncClient(base_url=base.rstrip("/") + "/", params=params, headers=headers,
+                                         timeout=timeout, limits=limits, transport=self._transport,
+                                         verify=_ssl_context())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -305,11 +322,11 @@ class StreamClient:
                 retryable = isinstance(exc, _Retryable) or status in _RETRY_STATUS
                 if got_token or not retryable or attempt >= c.retries:
                     if isinstance(exc, _Retryable):
-                        raise exc.as_typed(c.base_url, attempt + 1) from exc.__cause__
+                        raise exc.as_typed(c.display_url, attempt + 1) from exc.__cause__
                     raise
                 delay = c.backoff_s * (2 ** attempt) * (0.5 + random.random())
                 log.info("request to %s failed before the first token (%s); retry %d/%d in %.1f s",
-                         c.base_url, exc, attempt + 1, c.retries, delay)
+                         c.display_url, exc, attempt + 1, c.retries, delay)
                 attempt += 1
                 await asyncio.sleep(delay)
 
@@ -329,7 +346,8 @@ class StreamClient:
                 if resp.status_code != 200:
                     async with asyncio.timeout_at(deadline):
                         raw = await resp.aread()
-                    raise ServerError(resp.status_code, _error_message(raw.decode("utf-8", errors="replace")[:300]))
+                    raise ServerError(resp.status_code,
+                                      redact(_error_message(raw.decode("utf-8", errors="replace")[:300])))
                 parser = SSEParser()
                 finish: FinishReason | None = None
                 usage: int | None = None
@@ -352,10 +370,10 @@ class StreamClient:
                     try:
                         obj = json.loads(ev.data)
                     except json.JSONDecodeError as exc:
-                        raise StreamError(f"malformed SSE chunk from {c.base_url} (not JSON): "
-                                          f"{ev.data[:120]!r}") from exc
+                        raise StreamError(f"malformed SSE chunk from {c.display_url} (not JSON): "
+                                          f"{redact(ev.data[:120])!r}") from exc
                     if not isinstance(obj, Mapping):
-                        raise StreamError(f"malformed SSE chunk from {c.base_url}: expected a JSON object")
+                        raise StreamError(f"malformed SSE chunk from {c.display_url}: expected a JSON object")
                     chunk, fin, used = parse_chunk(obj, chat=c.chat, want_logprobs=want_lp)
                     if used is not None:
                         usage = used
@@ -366,28 +384,30 @@ class StreamClient:
                         deadline = loop.time() + c.stall_timeout_s
                         yield chunk
                 if finish is None:
-                    raise StreamError(f"stream from {c.base_url} ended without a finish reason or [DONE] "
+                    raise StreamError(f"stream from {c.display_url} ended without a finish reason or [DONE] "
                                       "(connection dropped?)")
                 yield StreamEnd(finish, usage)
             finally:
                 await resp.aclose()
         except TimeoutError as exc:
             if got_token:
-                raise RequestTimeout(f"stream from {c.base_url} stalled: no token for {c.stall_timeout_s:g} s"
+                raise RequestTimeout(f"stream from {c.display_url} stalled: no token for {c.stall_timeout_s:g} s"
                                      ) from exc
             raise _Retryable("timeout", f"no first token within {c.first_token_timeout_s:g} s") from exc
         except httpx.ConnectError as exc:
-            raise _Retryable("connect", f"cannot connect: {exc}") from exc
+            raise _Retryable("connect", f"cannot connect: {redact(str(exc))}") from exc
         except httpx.TimeoutException as exc:
             if got_token:
-                raise RequestTimeout(f"timeout talking to {c.base_url}: {exc}") from exc
-            raise _Retryable("timeout", str(exc) or type(exc).__name__) from exc
+                raise RequestTimeout(f"timeout talking to {c.display_url}: {redact(str(exc))}") from exc
+            raise _Retryable("timeout", redact(str(exc)) or type(exc).__name__) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             if got_token:
-                raise StreamError(f"stream from {c.base_url} broke off: {exc or type(exc).__name__}") from exc
-            raise _Retryable("connection", str(exc) or type(exc).__name__) from exc
+                raise StreamError(f"stream from {c.display_url} broke off: {redact(str(exc)) or type(exc).__name__}"
+                                  ) from exc
+            raise _Retryable("connection", redact(str(exc)) or type(exc).__name__) from exc
         except httpx.HTTPError as exc:  # anything else httpx can raise: not retried
-            raise StreamError(f"HTTP error talking to {c.base_url}: {type(exc).__name__}: {exc}") from exc
+            raise StreamError(f"HTTP error talking to {c.display_url}: {type(exc).__name__}: {redact(str(exc))}"
+                              ) from exc
 
 
 class _Retryable(Exception):
@@ -409,6 +429,13 @@ def _ssl_context() -> ssl.SSLContext:
     """One TLS context for every client: building one loads the CA bundle (~0.1-0.5 s), which
     would otherwise be paid by each problem's session."""
     return httpx.create_ssl_context()
+
+
+def split_query(url: str) -> tuple[str, str]:
+    """``url`` without its query string, and the query string: a base URL's query
+    (``?api-version=...``, ``?key=...``) is sent with every request, after the endpoint's path."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", parts.fragment)), parts.query
 
 
 def _error_message(text: str) -> str:

@@ -19,6 +19,7 @@ costs one event per trace, not one per token.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -57,6 +58,23 @@ class _State:
     delivered: int
     """Token count of the last event delivered for this trace."""
     version: int = 0
+    buffer: str | None = None
+    """The text progress events point into (built once, on the first one)."""
+    ends: list[int] | None = None
+    """Traces with token strings: where the text of the first i tokens ends in ``buffer``."""
+
+    def text_end(self, n: int) -> tuple[str, int]:
+        """(buffer, end) with ``buffer[:end] == trace.text_at(n)``, without copying the text."""
+        tr = self.trace
+        if tr.tokens is None:
+            end = 0 if n <= 0 else len(tr.text) if n >= tr.n_tokens else len(tr.text) * n // tr.n_tokens
+            return tr.text, end
+        if self.buffer is None or self.ends is None:
+            self.buffer = "".join(tr.tokens)
+            self.ends = [0, *itertools.accumulate(len(t) for t in tr.tokens)]
+        if n >= tr.n_tokens:
+            return tr.text, len(tr.text)
+        return self.buffer, self.ends[max(0, n)]
 
 
 class ReplaySession:
@@ -150,7 +168,8 @@ class ReplaySession:
             st.delivered = n
             confs = tr.confs[prev:n] if tr.confs is not None else None
             self._schedule(tid)
-            return TraceProgress(tid, n, tr.text_at(n), confs)
+            buffer, end = st.text_end(n)
+            return TraceProgress(tid, n, buffer, confs, text_end=end)
         return None
 
     # ------------------------------------------------------------------ internals

@@ -34,22 +34,35 @@ def _bool(raw: str) -> bool:
     raise ValueError(raw)
 
 
-@register("deepprune", "judge clustering at the prefix, redundant traces stopped: judge=lexical,tau=0.5,p=1,"
-                       "kmax=32,vote=representatives|largest,k2=20,k3=10,prefix=words:25")
+@register("deepprune", "judge clustering at the prefix, redundant traces stopped, pruned ones resumed while the "
+                       "vote is contested: judge=lexical,tau=0.2,p=1,kmax=32,vote=representatives|largest,"
+                       "k2=20,k3=10,prefix=tokens:64,recover=2")
 def _deepprune(params: dict[str, str]) -> StrategyFactory:
+    return _deepprune_with(params, tau=0.2, prefix="tokens:64", recover=2)
+
+
+@register("deepprune-paper", "DeepPrune as published: judge=lexical,tau=0.5,prefix=words:25, no recovery "
+                             "(same parameters as deepprune)")
+def _deepprune_paper(params: dict[str, str]) -> StrategyFactory:
+    return _deepprune_with(params, tau=0.5, prefix="words:25", recover=0)
+
+
+def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover: int) -> StrategyFactory:
     from deepprune.judges.registry import make_judge
     from deepprune.prefix import Truncation
     from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
 
     default_kmax: int | None = 32
+    vote = take(params, "vote", str, "representatives")
     cfg = DeepPruneConfig(
-        tau=take(params, "tau", float, 0.5),
+        tau=take(params, "tau", float, tau),
         p=take(params, "p", int, 1),
         kmax=take(params, "kmax", _opt_int, default_kmax),
-        vote=take(params, "vote", str, "representatives"),
+        vote=vote,
         k2=take(params, "k2", int, 20),
         k3=take(params, "k3", int, 10),
-        prefix=Truncation.parse(take(params, "prefix", str, "words:25")),
+        prefix=Truncation.parse(take(params, "prefix", str, prefix)),
+        recover=take(params, "recover", int, recover if vote == "representatives" else 0),
     )
     judge = make_judge(take(params, "judge", str, "lexical"), params)
     return lambda: DeepPruneStrategy(judge, cfg)

@@ -31,6 +31,20 @@ Final answer (both published descriptions, by name):
     traces finish: those already finished first, then running ones drawn at random (seeded);
     the rest are stopped; the finished ones vote.
 
+**Recovery** (``recover=N``, default 2; ``0`` = the paper's behaviour). A weak judge merges
+traces that end differently, and the representatives vote then silently moves their votes to
+another answer. With recovery the vote counts a pruned trace for its cluster's answer only
+until it is checked: once every running trace has finished, while the winning answer does not
+lead the runner-up by at least ``N`` votes of *finished* traces, or does not lead it strictly
+once the pruned traces' predicted votes are added, pruned traces are resumed one
+at a time and vote with their own answer (replay: the recorded continuation, live: a
+continuation request; nothing is charged twice). The next trace resumed is a pruned member of a
+cluster voting for the current winner (else for the runner-up, else any), the one with the
+lowest judge probability first (the likeliest to disagree). Resumed traces are counted in
+``Decision.info["recovered"]``. With a perfect judge a problem whose answer has fewer than ``N``
+traces more than the runner-up is resumed until it has (or no pruned trace is left); with no
+pruned trace left the vote is cons@K's.
+
 If the voters give no answer (e.g. a representative ended without one), the answer is a plain
 majority vote over every finished trace. Judge calls (pairs scored) and judge input tokens
 (:func:`~deepprune.judges.base.pair_tokens`) are counted in the Decision, apart from generated
@@ -45,6 +59,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from deepprune.answers import group_answers
 from deepprune.errors import ConfigError
 from deepprune.judges.base import Judge, Pair
 from deepprune.prefix import PrefixWatcher, Truncation
@@ -73,7 +88,7 @@ VOTES = ("representatives", "largest")
 class DeepPruneConfig:
     """Parameters of :class:`DeepPruneStrategy` (validated on construction)."""
 
-    tau: float = 0.5
+    tau: float = 0.2
     """Join a cluster when the mean judge probability is strictly above ``tau``; lower = fewer
     tokens, less diversity."""
     p: int = 1
@@ -86,8 +101,11 @@ class DeepPruneConfig:
     """``vote=largest``: traces of the largest cluster that finish."""
     k3: int = 10
     """``vote=largest``: traces that finish when every cluster is a singleton."""
-    prefix: Truncation = field(default_factory=Truncation)
+    prefix: Truncation = field(default_factory=lambda: Truncation.parse("tokens:64"))
     """Where a trace's prefix ends (``words:25`` or ``tokens:N``)."""
+    recover: int = 2
+    """``vote=representatives``: resume pruned traces until the winner leads by this many
+    finished votes (0 = off, the paper's behaviour). See the module docstring."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.tau <= 1.0:
@@ -100,6 +118,11 @@ class DeepPruneConfig:
             raise ConfigError("vote", self.vote, " or ".join(VOTES))
         if self.k2 < 1 or self.k3 < 1:
             raise ConfigError("k2/k3", (self.k2, self.k3), "positive integers")
+        if self.recover < 0:
+            raise ConfigError("recover", self.recover, "a non-negative integer (0 = off)")
+        if self.recover and self.vote != "representatives":
+            raise ConfigError("recover", self.recover, "0 with vote=largest (recovery applies to "
+                                                       "vote=representatives)")
 
 
 class DeepPruneStrategy(Strategy):
@@ -128,6 +151,9 @@ class DeepPruneStrategy(Strategy):
         self._stopped: set[int] = set()
         self._final: list[int] | None = None  # vote=largest: the traces chosen to finish
         self._largest: int | None = None
+        self._join_p: dict[int, float] = {}
+        self._resumed: list[int] = []
+        self._length: dict[int, int] = {}
         self.judge_calls = 0
         self.judge_tokens = 0
 
@@ -149,14 +175,16 @@ class DeepPruneStrategy(Strategy):
         if isinstance(event, TraceProgress):
             if tid in self._cluster_of:
                 return ()
-            prefix = self._watcher.prefix(event.n_tokens, event.text, key=tid)
+            buf, end = event.text_buffer, event.text_end
+            prefix = self._watcher.prefix(event.n_tokens, buf, key=tid, end=end)
             if prefix is None:
-                self._wait[tid] = self._watcher.wait(event.n_tokens, event.text, key=tid)
+                self._wait[tid] = self._watcher.wait(event.n_tokens, buf, key=tid, end=end)
                 return ()
             actions.extend(self._assign(tid, prefix, finished=False))
         elif isinstance(event, TraceFinished):
             self._running.discard(tid)
             self._finished[tid] = event.answer
+            self._length[tid] = event.n_tokens
             self._finish_order.append(tid)
             if tid not in self._cluster_of:
                 prefix = self._watcher.prefix(event.n_tokens, event.text, finished=True, key=tid) or ""
@@ -167,13 +195,70 @@ class DeepPruneStrategy(Strategy):
         actions.extend(self._maybe_finalize())
         return actions
 
+    def on_idle(self) -> Sequence[Action]:
+        if self.cfg.vote != "representatives" or not self.cfg.recover:
+            return ()
+        nxt = self._next_recovery()
+        if nxt is None:
+            return ()
+        self._stopped.discard(nxt)
+        self._running.add(nxt)
+        self._resumed.append(nxt)
+        return [Resume(nxt)]
+
+    def _votes(self) -> tuple[list[int], list[str | None], list[float]]:
+        """Voters (finish order), their answers and weights. With recovery a finished trace votes
+        for its own answer and a representative also carries its cluster's still-pruned members."""
+        if not self.cfg.recover:  # the paper's vote: representatives, weighted by cluster size
+            size = {c[0]: len(c) for c in self._clusters}
+            reps = [t for t in self._finish_order if t in size]
+            return reps, [self._finished[t] for t in reps], [float(size[t]) for t in reps]
+        pruned_of: dict[int, int] = {}
+        for c in self._clusters:
+            pruned_of[c[0]] = sum(1 for m in c[1:] if m not in self._finished)
+        # ties go to the group holding the shortest finished trace, as in cons@K (resumed traces
+        # finish late in time but vote in the order they would have finished without pruning)
+        voters = sorted((t for t in self._finish_order if t in self._cluster_of),
+                        key=lambda t: self._length.get(t, 0))
+        answers = [self._finished[t] for t in voters]
+        weights = [1.0 + pruned_of.get(t, 0) for t in voters]
+        return voters, answers, weights
+
+    def _next_recovery(self) -> int | None:
+        """The pruned trace to resume next, or None when the winner leads by ``recover``."""
+        assert self._ctx is not None
+        pruned = [m for c in self._clusters for m in c[1:] if m in self._stopped]
+        if not pruned:
+            return None
+        kind = self._ctx.problem.kind
+        voters, answers, weights = self._votes()
+        groups = group_answers(answers, kind)
+        est: dict[int, float] = {}
+        seen: dict[int, int] = {}
+        for g, w in zip(groups, weights, strict=True):
+            if g >= 0:
+                est[g] = est.get(g, 0.0) + w
+                seen[g] = seen.get(g, 0) + 1
+        ranked = sorted(est, key=lambda g: (-est[g], g))  # ties: the group that finished first
+        if ranked:
+            a = ranked[0]
+            b = ranked[1] if len(ranked) > 1 else None
+            lead = seen[a] - (seen[b] if b is not None else 0)
+            if lead >= self.cfg.recover and (b is None or est[a] > est[b]):
+                return None
+        group_of_rep = {t: g for t, g in zip(voters, groups, strict=True)}
+        for target in ranked[:2]:
+            cands = [m for m in pruned if group_of_rep.get(self._clusters[self._cluster_of[m]][0]) == target]
+            if cands:
+                return min(cands, key=lambda m: (self._join_p.get(m, 1.0), m))
+        return min(pruned, key=lambda m: (self._join_p.get(m, 1.0), m))
+
     def result(self) -> Decision:
         assert self._ctx is not None
         kind = self._ctx.problem.kind
         if self.cfg.vote == "representatives":
-            size = {c[0]: len(c) for c in self._clusters}
-            voters = [t for t in self._finish_order if t in size]
-            vote = majority_vote([self._finished[t] for t in voters], [float(size[t]) for t in voters], kind=kind)
+            voters, answers, weights = self._votes()
+            vote = majority_vote(answers, weights, kind=kind)
         else:
             chosen = set(self._final) if self._final is not None else set(self._finished)
             voters = [t for t in self._finish_order if t in chosen]
@@ -189,7 +274,7 @@ class DeepPruneStrategy(Strategy):
             judge_calls=self.judge_calls,
             judge_tokens=self.judge_tokens,
             info={"clusters": len(self._clusters), "cluster_sizes": sizes[:10], "voters": len(voters),
-                  "fallback_vote": fallback},
+                  "fallback_vote": fallback, "recovered": len(self._resumed)},
         )
 
     # ------------------------------------------------------------------ clustering
@@ -221,6 +306,7 @@ class DeepPruneStrategy(Strategy):
         if sims[best] > self.cfg.tau or at_cap:
             self._clusters[best].append(tid)
             self._cluster_of[tid] = best
+            self._join_p[tid] = float(sims[best])
             if finished:
                 return []
             self._running.discard(tid)

@@ -75,10 +75,11 @@ class OracleStrategy(Strategy):
         if isinstance(event, TraceProgress):
             if tid in self._decided:
                 return ()
-            if self._watcher.prefix(event.n_tokens, event.text, key=tid) is not None:
+            buf, end = event.text_buffer, event.text_end
+            if self._watcher.prefix(event.n_tokens, buf, key=tid, end=end) is not None:
                 self._watcher.forget(tid)
                 return self._decide(tid)
-            self._wait[tid] = self._watcher.wait(event.n_tokens, event.text, key=tid)
+            self._wait[tid] = self._watcher.wait(event.n_tokens, buf, key=tid, end=end)
             return ()
         if isinstance(event, TraceFinished):
             actions: Sequence[Action] = ()
