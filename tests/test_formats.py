@@ -172,7 +172,7 @@ def test_bad_records_skip_is_counted(tmp_path: Path) -> None:
     path = _v1(tmp_path, [HEADER, PROBLEM, "{oops", _trace(), _trace(index="x")])
     with pytest.raises(DataError):
         read_traces(path)
-    # malformed JSON stops the line reader; bad records after valid JSON are skipped and counted
+    # with "skip", bad records (and malformed lines, see test_hostile_inputs_data) are skipped and counted
     path = _v1(tmp_path, [HEADER, PROBLEM, _trace(), _trace(index="x"), _trace(index=1, text=5)], "skip.jsonl")
     report = ReadReport()
     ts = read_traces(path, on_error="skip", report=report)

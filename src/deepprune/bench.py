@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from deepprune.errors import DataError, StrategyError
+from deepprune.errors import ConfigError, DataError, StrategyError
 from deepprune.runner import run
 from deepprune.sources.replay import ReplaySource
 from deepprune.strategies.registry import StrategySpec, build
@@ -99,6 +99,10 @@ def bench(
     trace). ``progress(n)`` is called after each problem; ``per_problem(dataset, strategy,
     ordering, result)`` receives every problem result as it completes.
     """
+    if budget is not None and budget < 1:
+        raise ConfigError("budget", budget, "at least 1 trace per problem (None: every recorded trace)")
+    if orderings < 1:
+        raise ConfigError("orderings", orderings, "at least 1")
     specs = [StrategySpec.parse(s) if isinstance(s, str) else s for s in strategies]
     rows: list[BenchRow] = []
     for ts in datasets:

@@ -25,6 +25,7 @@ import html
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata, resources
@@ -117,7 +118,17 @@ class Result:
 
 
 def _num(rec: Mapping[str, Any], key: str, path: str, i: int, *, required: bool = False,
-         integer: bool = False) -> Any:
+         integer: bool = False, low: float | None = None, positive: bool = False) -> Any:
+    """A number field; ``low``: the least value allowed; ``positive``: must be > 0."""
+    v = _num_raw(rec, key, path, i, required=required, integer=integer)
+    if v is not None and ((low is not None and v < low) or (positive and v <= 0)):
+        need = "> 0" if positive else f">= {low:g}"
+        raise DataError(f"must be {need}, got {v!r}", path=path, field=f"[{i}].{key}")
+    return v
+
+
+def _num_raw(rec: Mapping[str, Any], key: str, path: str, i: int, *, required: bool = False,
+             integer: bool = False) -> Any:
     v = rec.get(key)
     if v is None:
         if required:
@@ -166,8 +177,8 @@ def _result(rec: object, path: str, i: int) -> Result:
     params_raw = rec.get("params") or {}
     if not isinstance(params_raw, Mapping):
         raise DataError(f"expected an object, got {type(params_raw).__name__}", path=path, field=f"[{i}].params")
-    k = _num(rec, "traces_per_problem", path, i)
-    lb = _num(rec, "leaderboard_tokens_1e8", path, i)
+    k = _num(rec, "traces_per_problem", path, i, positive=True)
+    lb = _num(rec, "leaderboard_tokens_1e8", path, i, low=0)
     if lb is None and k:
         lb = tokens * LEADERBOARD_BUDGET / k / 1e8
     return Result(
@@ -176,19 +187,19 @@ def _result(rec: object, path: str, i: int) -> Result:
         accuracy=acc,
         tokens=tokens,
         leaderboard_tokens_1e8=lb,
-        accuracy_std=_num(rec, "accuracy_std", path, i),
-        tokens_std=_num(rec, "tokens_std", path, i),
-        tokens_per_problem=_num(rec, "tokens_per_problem", path, i),
+        accuracy_std=_num(rec, "accuracy_std", path, i, low=0),
+        tokens_std=_num(rec, "tokens_std", path, i, low=0),
+        tokens_per_problem=_num(rec, "tokens_per_problem", path, i, low=0),
         reduction=_num(rec, "reduction", path, i),
-        problems=_num(rec, "problems", path, i, integer=True),
+        problems=_num(rec, "problems", path, i, integer=True, positive=True),
         traces_per_problem=k,
-        orderings=_num(rec, "orderings", path, i, integer=True),
-        judge_calls=_num(rec, "judge_calls", path, i),
-        judge_tokens=_num(rec, "judge_tokens", path, i),
+        orderings=_num(rec, "orderings", path, i, integer=True, positive=True),
+        judge_calls=_num(rec, "judge_calls", path, i, low=0),
+        judge_tokens=_num(rec, "judge_tokens", path, i, low=0),
         model=_str(rec, "model", path, i),
         token_count=_str(rec, "token_count", path, i),
         params=tuple((str(a), str(b)) for a, b in params_raw.items()),
-        errors=_num(rec, "errors", path, i, integer=True),
+        errors=_num(rec, "errors", path, i, integer=True, low=0),
         command=_str(rec, "command", path, i),
         source=path,
         index=i,
@@ -210,17 +221,23 @@ def load_results(paths: Iterable[str | Path]) -> list[Result]:
             raise DataError("file not found", path=path) from None
         except OSError as exc:
             raise DataError(f"cannot read: {exc.strerror or exc}", path=path) from None
+        except UnicodeDecodeError:
+            raise DataError("not a text file (not UTF-8); pass the JSON written by `deepprune bench ... --json "
+                            "FILE`", path=path) from None
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(f"not valid JSON: {exc.msg} (write it with `deepprune bench ... --json FILE`)",
                             path=path, line=exc.lineno) from None
+        except (ValueError, RecursionError) as exc:
+            why = "JSON nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise DataError(f"not valid bench JSON: {why}", path=path) from None
         if isinstance(doc, Mapping) and isinstance(doc.get("rows"), list):
             doc = doc["rows"]
         if not isinstance(doc, list):
             raise FormatError(f"expected a JSON list of bench rows, got {type(doc).__name__}", path=path)
         if not doc:
-            log.warning("%s: no rows", path)
+            raise DataError("no rows: nothing to rank (write it with `deepprune bench ... --json FILE`)", path=path)
         for i, rec in enumerate(doc):
             na = rec.get("not_applicable") if isinstance(rec, Mapping) else None
             if na:
@@ -853,7 +870,20 @@ def render_html(board: Leaderboard, *, title: str = "deepprune leaderboard") -> 
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Markdown-safe cell text from a results file: no raw HTML, no stray column break."""
+    return html.escape(text, quote=False).replace("|", "\\|")
+
+
+def _md_code(text: str, *, in_table: bool = False) -> str:
+    """``text`` as a Markdown code span that no backtick inside it can close (in a table, ``|``
+    escaped as GitHub's tables need)."""
+    text = " ".join(text.split())
+    if in_table:
+        text = text.replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest or text.startswith(" ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]:
@@ -861,7 +891,7 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
     out = ["| " + " | ".join(_md_cell(h) for h in head) + " |",
            "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
     for row in table.rows:
-        label = f"`{row.label}`" if table.kind == "measured" else row.label
+        label = _md_code(row.label, in_table=True) if table.kind == "measured" else _md_cell(row.label)
         if row.bound:
             label += " (bound)"
         if row.citation:
@@ -884,7 +914,7 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
                 s += f" +{c.judge_calls:,.0f} judge calls"
             if c.errors:
                 s += f" ({c.errors} failed)"
-            cells.append(_md_cell(s))
+            cells.append(s.replace("|", "\\|"))  # numbers and our own markup only
         out.append("| " + " | ".join(cells) + " |")
     return out
 
@@ -897,10 +927,11 @@ def render_markdown(board: Leaderboard) -> str:
     out += _md_table(board.measured, board.commands, refs=True)
     out.append("")
     for col in board.measured.columns:
-        out.append(f"- {_col_title(col)}" + (f"; datasheet: `{col.datasheet_name}.md`" if col.datasheet_name else ""))
+        out.append(f"- {_md_cell(_col_title(col))}" +
+                   (f"; datasheet: `{col.datasheet_name}.md`" if col.datasheet_name else ""))
     if board.commands:
         out += ["", "Commands:", ""]
-        out += [f"{n + 1}. `{cmd}`" for n, cmd in enumerate(board.commands)]
+        out += [f"{n + 1}. {_md_code(cmd)}" for n, cmd in enumerate(board.commands)]
     if board.reference is not None:
         ref = board.reference
         out += ["", "### Reported in paper (not measured here)", ""]

@@ -252,6 +252,9 @@ class LocalServerConfig:
     """Server log file; None = ``<cache>/server-<port>.log``."""
     startup_timeout_s: float = 180.0
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+    alias: str | None = None
+    """The model name the server answers to (``--model`` of clients); None: :data:`MODEL_NAME` for
+    the default model, else the GGUF file's name without ``.gguf``."""
 
 
 class LocalServer:
@@ -276,6 +279,17 @@ class LocalServer:
         """The OpenAI-compatible base URL, ``http://127.0.0.1:PORT/v1``."""
         return self.url + "/v1"
 
+    @property
+    def model_name(self) -> str:
+        """The name the server serves the model under (see :attr:`LocalServerConfig.alias`)."""
+        c = self.config
+        if c.alias:
+            return c.alias
+        if c.model_path:
+            name = Path(c.model_path).name
+            return name[:-len(".gguf")] if name.lower().endswith(".gguf") else name
+        return MODEL_NAME
+
     def command(self) -> list[str]:
         c = self.config
         assert self.binary is not None and self.model_path is not None
@@ -283,7 +297,7 @@ class LocalServer:
         ctx = c.ctx or 1024 * c.parallel
         return [str(self.binary), "-m", str(self.model_path), "--host", "127.0.0.1", "--port", str(self.port),
                 "-np", str(c.parallel), "-c", str(ctx), "-t", str(threads), "--metrics", "--slots",
-                "--no-webui", "-a", MODEL_NAME, *c.extra_args]
+                "--no-webui", "-a", self.model_name, *c.extra_args]
 
     def start(self) -> LocalServer:
         c = self.config

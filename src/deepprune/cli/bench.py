@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from deepprune.bench import bench, check_traceset
-from deepprune.cli.common import add_trace_input_args, load_trace_args, write_json
-from deepprune.errors import ConfigError
+from deepprune.cli.common import (
+    PLOT_SUFFIXES,
+    add_trace_input_args,
+    check_output,
+    int_at_least,
+    load_trace_args,
+    write_json,
+)
+from deepprune.errors import ConfigError, DataError
 from deepprune.report import markdown_table, plot_pareto, text_table
 from deepprune.strategies.registry import StrategySpec, available, build
 
@@ -25,9 +33,9 @@ def add_parser(sub: Any) -> None:
                    help="strategy to run (repeatable); default: cons and oracle")
     p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="run every strategy that takes KEY once per value (accuracy-vs-tokens curve)")
-    p.add_argument("--orderings", type=int, default=1, help="seeded trace orderings to average over")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--budget", type=int, default=None, help="K: traces per problem (default: all)")
+    p.add_argument("--orderings", type=int_at_least(1), default=1, help="seeded trace orderings to average over")
+    p.add_argument("--seed", type=int_at_least(0), default=0)
+    p.add_argument("--budget", type=int_at_least(1), default=None, help="K: traces per problem (default: all)")
     p.add_argument("--json", metavar="FILE|-", help="write the rows as JSON (- for stdout)")
     p.add_argument("--markdown", metavar="FILE", help="write the tables as Markdown")
     p.add_argument("--plot", metavar="FILE.png", help="write the accuracy-vs-tokens plot")
@@ -36,21 +44,45 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+def _unknown_key(exc: ConfigError, spec: StrategySpec, key: str) -> bool:
+    """True when ``exc`` is the registry's "no such parameter" error for ``key`` (not a bad value)."""
+    return exc.field == f"parameters of strategy {spec.name!r}" and isinstance(exc.value, list) and key in exc.value
+
+
 def expand_sweeps(specs: list[StrategySpec], sweeps: list[str]) -> list[StrategySpec]:
-    """Apply each ``key=v1,v2`` sweep to the strategies that accept ``key``."""
+    """Apply each ``key=v1,v2`` sweep to the strategies that accept ``key``.
+
+    Every value is checked: a value a strategy rejects is an error, and so is a key that none of
+    the strategies takes (nothing is dropped silently).
+    """
     for sweep in sweeps:
         key, eq, values = sweep.partition("=")
-        if not eq or not values:
+        key = key.strip()
+        vals = [v.strip() for v in values.split(",") if v.strip()]
+        if not eq or not key or not vals:
             raise ConfigError("--sweep", sweep, "KEY=V1,V2,...")
         out: list[StrategySpec] = []
+        used = False
         for spec in specs:
-            variants = [spec.with_param(key.strip(), v.strip()) for v in values.split(",") if v.strip()]
+            variants = [spec.with_param(key, v) for v in vals]
             try:
                 build(variants[0])
-            except ConfigError:
+            except ConfigError as exc:
+                if not _unknown_key(exc, spec, key):
+                    raise ConfigError(f"--sweep {key} of strategy {spec.name!r}", vals[0], exc.expected) from exc
                 out.append(spec)  # this strategy has no such parameter
                 continue
+            for v in variants[1:]:
+                try:
+                    build(v)
+                except ConfigError as exc:
+                    raise ConfigError(f"--sweep {key} of strategy {spec.name!r}", dict(v.params)[key],
+                                      exc.expected) from exc
+            used = True
             out.extend(variants)
+        if not used:
+            raise ConfigError("--sweep", key, "a parameter of one of the strategies (" +
+                              ", ".join(s.label for s in specs) + "); see docs/strategies.md")
         specs = out
     return specs
 
@@ -59,14 +91,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.orderings < 1:
         raise ConfigError("--orderings", args.orderings, "at least 1")
     specs = [StrategySpec.parse(s) for s in (args.strategy or ["cons", "oracle"])]
-    specs = expand_sweeps(specs, args.sweep)
     for spec in specs:
         build(spec)  # fail fast on bad names / parameters
+    specs = expand_sweeps(specs, args.sweep)
+    inputs = [t for t in args.traces if Path(t).exists()]
+    check_output(args.json, "--json", inputs=inputs)
+    check_output(args.markdown, "--markdown", inputs=inputs)
+    check_output(args.plot, "--plot", inputs=inputs, suffixes=PLOT_SUFFIXES)
     skipped: list[str] = []
     datasets = [check_traceset(ts, on_error=args.on_error, skipped=skipped)
                 for ts in load_trace_args(args.traces, args)]
     for msg in skipped:
         print(f"deepprune: skipped {msg}", file=sys.stderr)
+    for ts in datasets:
+        if not ts.problems:
+            raise DataError(f"{ts.name}: no problem has traces: nothing to measure",
+                            path=ts.header.get("source_path"))
     total = sum(len(ts.problems) for ts in datasets) * len(specs) * args.orderings
     bar = tqdm(total=total, unit="problem", disable=args.no_progress or total < 200, file=sys.stderr,
                desc="bench")

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
+from deepprune.cli.common import positive_float
 from deepprune.collect import collect, select_problems
 from deepprune.errors import ConfigError
 from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig
@@ -31,7 +32,7 @@ def add_endpoint_args(p: argparse.ArgumentParser, *, default_concurrency: int = 
                    help="alternatives per token for DeepConf confidence (0 = no logprobs; default 20)")
     g.add_argument("--concurrency", type=int, default=default_concurrency,
                    help=f"streams open at once (default {default_concurrency})")
-    g.add_argument("--stall-timeout", type=float, default=60.0,
+    g.add_argument("--stall-timeout", type=positive_float, default=60.0,
                    help="seconds without a token before a stream counts as stalled (default 60)")
     g.add_argument("--retries", type=int, default=3, help="retries before the first token (default 3)")
 

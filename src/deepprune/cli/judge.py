@@ -20,7 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from deepprune.cli.common import add_trace_input_args, load_trace_args, write_json
+from deepprune.cli.common import (
+    PLOT_SUFFIXES,
+    add_trace_input_args,
+    check_output,
+    int_at_least,
+    load_trace_args,
+    write_json,
+)
 from deepprune.errors import ConfigError
 from deepprune.judges.base import Judge
 from deepprune.judges.metrics import JudgeReport, evaluate_judge
@@ -102,7 +109,7 @@ def add_parser(sub: Any) -> None:
                          "problem); repeatable (default: lexical, minilm, trained)")
     ps.add_argument("--folds", type=int, default=5, help="cross-validation folds for 'trained' (default 5)")
     ps.add_argument("--orderings", type=int, default=1, help="seeded trace orderings per replay (default 1)")
-    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--seed", type=int_at_least(0), default=0)
     ps.add_argument("--tau", type=float, default=0.5, help="DeepPrune's clustering threshold (default 0.5)")
     ps.add_argument("--epochs", type=int, default=JudgeTrainingArgs().epochs, help="trained judge epochs")
     ps.add_argument("--threads", type=int, default=JudgeTrainingArgs().threads, help="torch CPU threads")
@@ -120,9 +127,10 @@ def _add_pair_args(p: argparse.ArgumentParser, truncate_default: str | None = DE
     p.add_argument("--truncate", default=truncate_default, metavar="words:K|tokens:N",
                    help="prefix rule (default: " + (truncate_default or
                                                     f"the trained judge's, else {DEFAULT_TRUNCATION}") + ")")
-    p.add_argument("--max-pairs-per-problem", type=int, default=None, help="seeded sample of pairs per problem")
+    p.add_argument("--max-pairs-per-problem", type=int_at_least(1), default=None,
+                   help="seeded sample of pairs per problem")
     p.add_argument("--test-fraction", type=float, default=0.3, help="share of problems held out (default 0.3)")
-    p.add_argument("--seed", type=int, default=0, help="split and sampling seed")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="split and sampling seed")
 
 
 def _pairs_from_traces(args: argparse.Namespace, paths: list[str], truncation: str) -> PairDataset:
@@ -130,7 +138,12 @@ def _pairs_from_traces(args: argparse.Namespace, paths: list[str], truncation: s
     return build_pairs(sets, truncation, max_pairs_per_problem=args.max_pairs_per_problem, seed=args.seed)
 
 
+def _inputs(paths: list[str]) -> list[str]:
+    return [p for p in paths if Path(p).exists()]
+
+
 def cmd_pairs(args: argparse.Namespace) -> int:
+    check_output(args.out, "--out", inputs=_inputs(args.traces))
     data = _pairs_from_traces(args, args.traces, args.truncate)
     if args.split != "all":
         train, test = data.split(test_fraction=args.test_fraction, seed=args.seed)
@@ -146,6 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     targs = JudgeTrainingArgs(encoder=args.encoder, features=args.features, loss=args.loss, focal_alpha=args.focal_alpha, focal_gamma=args.focal_gamma,
                               oversample=args.oversample, epochs=args.epochs, lr=args.lr, hidden=args.hidden,
                               threads=args.threads, seed=args.seed)
+    check_output(args.out, "--out", inputs=_inputs(args.traces), directory=True)
+    check_output(args.json, "--json", inputs=_inputs(args.traces))
     t0 = time.perf_counter()
     data = _pairs_from_traces(args, args.traces, args.truncate)
     train, test = data.split(test_fraction=args.test_fraction, seed=args.seed)
@@ -173,6 +188,9 @@ def _judge_info(judge: Judge) -> dict[str, Any]:
 def cmd_eval(args: argparse.Namespace) -> int:
     from deepprune.strategies.registry import StrategySpec
 
+    inputs = _inputs(args.traces or [args.pairs])
+    check_output(args.json, "--json", inputs=inputs)
+    check_output(args.plot, "--plot", inputs=inputs, suffixes=PLOT_SUFFIXES)
     judges: list[tuple[str, Judge]] = []
     for raw in args.judge:
         if Path(raw).exists():
@@ -236,6 +254,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for name in judges:
         if name != "trained" and name not in available_judges():
             raise ConfigError("--judge", name, "trained or one of " + ", ".join(available_judges()))
+    check_output(args.json, "--json", inputs=_inputs(args.traces))
+    check_output(args.plot, "--plot", inputs=_inputs(args.traces), suffixes=PLOT_SUFFIXES)
     sets = load_trace_args(args.traces, args)
     training = JudgeTrainingArgs(epochs=args.epochs, threads=args.threads, seed=args.seed)
     points = prefix_sweep(sets, args.truncate, judges, folds=args.folds, orderings=args.orderings,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from deepprune.cli.common import check_output
 from deepprune.errors import ConfigError
 from deepprune.leaderboard import build_leaderboard, load_results, render_html, render_markdown
 
@@ -41,6 +42,8 @@ def _models(items: list[str]) -> dict[str, str]:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not args.html and not args.markdown:
         raise ConfigError("--html/--markdown", None, "at least one output (--html OUT.html or --markdown OUT.md)")
+    check_output(args.html, "--html", inputs=args.results)
+    check_output(args.markdown, "--markdown", inputs=args.results)
     board = build_leaderboard(load_results(args.results), reference=args.reference, models=_models(args.model))
     if args.html:
         Path(args.html).write_text(render_html(board, title=args.title), encoding="utf-8")

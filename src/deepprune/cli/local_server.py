@@ -33,6 +33,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 = any free port)")
     p.add_argument("--model-path", default=None, help="serve this GGUF instead of the default model")
+    p.add_argument("--alias", default=None, metavar="NAME",
+                   help="the model name clients pass as --model (default: the GGUF file name without .gguf "
+                        f"for --model-path, else {MODEL_NAME})")
     p.add_argument("--parallel", "-np", type=int, default=8, help="parallel slots (default 8)")
     p.add_argument("--ctx", type=int, default=0, help="total context tokens (default 1024 per slot)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
@@ -58,7 +61,7 @@ def cmd_local_server(args: argparse.Namespace) -> int:
         return 0
     cfg = LocalServerConfig(port=args.port, model_path=args.model_path, parallel=args.parallel, ctx=args.ctx,
                             threads=args.threads, server_path=args.server_path, build=not args.no_build,
-                            log_path=args.log)
+                            log_path=args.log, alias=args.alias)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -68,9 +71,9 @@ def cmd_local_server(args: argparse.Namespace) -> int:
     srv = LocalServer(cfg)
     try:
         srv.start()
-        print(f"deepprune local-server: ready at {srv.base_url} (model name {MODEL_NAME!r}, "
+        print(f"deepprune local-server: ready at {srv.base_url} (model name {srv.model_name!r}, "
               f"{cfg.parallel} slots)\n  log: {srv.log_path}\n  try: deepprune collect --base-url "
-              f"{srv.base_url} --model {MODEL_NAME} ...\n  Ctrl-C to stop.", file=sys.stderr, flush=True)
+              f"{srv.base_url} --model {srv.model_name} ...\n  Ctrl-C to stop.", file=sys.stderr, flush=True)
         while not stop.is_set():
             if srv.proc is None or srv.proc.poll() is not None:
                 print(f"deepprune local-server: server exited; last log lines:\n{srv.log_tail()}",

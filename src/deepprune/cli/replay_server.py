@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import signal
+import socket
 import sys
 from typing import Any
 
-from deepprune.cli.common import add_trace_input_args, load_trace_args
+from deepprune.cli.common import add_trace_input_args, int_at_least, load_trace_args, non_negative_float
+from deepprune.errors import ConfigError
 from deepprune.replayserver import Assign, Fault, ReplayServer, ServerConfig
 
 
@@ -21,10 +24,10 @@ def add_parser(sub: Any) -> None:
                     "wall-clock measurements without a GPU). See docs/replay-server.md.")
     p.add_argument("traces", metavar="TRACES", help="a trace file or a shipped dataset name (default)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8011, help="port (0: a free one; default 8011)")
-    p.add_argument("--rate", type=float, default=50.0, metavar="TOKENS_PER_S",
+    p.add_argument("--port", type=_port, default=8011, help="port (0: a free one; default 8011)")
+    p.add_argument("--rate", type=non_negative_float, default=50.0, metavar="TOKENS_PER_S",
                    help="tokens per second per stream (0: as fast as possible; default 50)")
-    p.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+    p.add_argument("--latency", type=non_negative_float, default=0.0, metavar="SECONDS",
                    help="delay before each stream's first token (default 0)")
     p.add_argument("--model", default="", help="model name to report (default: the traces' model)")
     p.add_argument("--assign", choices=[a.value for a in Assign], default=Assign.AUTO.value,
@@ -45,6 +48,13 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_replay_server)
 
 
+def _port(text: str) -> int:
+    port = int_at_least(0)(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port 0-65535, got {port}")
+    return port
+
+
 def cmd_replay_server(args: argparse.Namespace) -> int:
     config = ServerConfig(host=args.host, port=args.port, rate=args.rate, latency_s=args.latency,
                           model=args.model, assign=Assign(args.assign), seed_base=args.seed_base,
@@ -61,7 +71,19 @@ def cmd_replay_server(args: argparse.Namespace) -> int:
 
 
 async def _serve(server: ReplayServer) -> None:
-    await server.start()
+    host, port = server.config.host, server.config.port
+    try:
+        await server.start()
+    except OSError as exc:
+        await server.aclose()
+        if isinstance(exc, socket.gaierror):
+            raise ConfigError("--host", host, f"a host name or address this machine has ({exc.strerror or exc})") \
+                from None
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError("--port", port, "a free port: it is in use (pick another, or 0 for any free one)") \
+                from None
+        raise ConfigError("--host/--port", f"{host}:{port}", f"an address to listen on ({exc.strerror or exc})") \
+            from None
     print(f"deepprune replay-server: {len(server.traceset.problems)} problems, {server.traceset.n_traces} "
           f"traces, model {server.model!r}, {server.config.rate or 'unpaced'} tokens/s per stream",
           file=sys.stderr)

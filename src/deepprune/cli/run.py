@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from deepprune.cli.common import write_json
+from deepprune.cli.common import check_output, positive_float, write_json
 from deepprune.errors import ClientError, ConfigError, DeepPruneError
 from deepprune.liverun import (
     LiveRow,
@@ -61,7 +61,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--system-prompt", default=DEFAULT_SYSTEM_PROMPT, help="system prompt ('' for none)")
     p.add_argument("--concurrency", type=int, default=8, help="streams open at once (default 8)")
     p.add_argument("--problem-concurrency", type=int, default=1, help="problems run at once (default 1)")
-    p.add_argument("--stall-timeout", type=float, default=60.0, metavar="S",
+    p.add_argument("--stall-timeout", type=positive_float, default=60.0, metavar="S",
                    help="a stream with no token for S seconds has failed (default 60)")
     p.add_argument("--retries", type=int, default=3, help="retries before the first token (default 3)")
     p.add_argument("--compare", default=None, metavar="NAME", help="also run this baseline (cons) on each problem")
@@ -130,6 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         build(settings.compare)
     if args.problem_concurrency < 1:
         raise ConfigError("--problem-concurrency", args.problem_concurrency, "at least 1")
+    check_output(args.json, "--json", inputs=[args.problems] if args.problems else [])
     problems = _problems(args)
     endpoint = endpoint_from_args(args)
     quiet = args.json == "-"

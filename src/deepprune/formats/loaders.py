@@ -17,6 +17,9 @@ Token counts missing from the source are counted with the approximation of
 from __future__ import annotations
 
 import json
+import math
+import numbers
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -39,13 +42,15 @@ def detect_format(path: str | Path) -> str:
     p = Path(path)
     if not p.exists():
         raise DataError("file not found", path=p)
+    if p.is_dir():
+        raise DataError("is a directory; pass a trace file", path=p)
     if p.suffix in (".pkl", ".pickle"):
         return "deepconf"
     try:
         with open_text(p) as fh:
             head = fh.read(1 << 16)
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise DataError(f"cannot read: {exc}", path=p) from exc
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
+        raise DataError(f"cannot read: {exc} (a corrupt or truncated file?)", path=p) from exc
     if not head.strip():
         raise DataError("empty file", path=p)
     first_line = head.lstrip().split("\n", 1)[0]
@@ -112,9 +117,14 @@ def load_qwen(path: str | Path, *, kind: AnswerKind = AnswerKind.MATH, on_error:
     p = Path(path)
     problems: list[Problem] = []
     traces: dict[str, tuple[Trace, ...]] = {}
-    for lineno, rec in iter_json_lines(p):
+    first_line: dict[str, int] = {}
+    for lineno, rec in iter_json_lines(p, on_error=on_error, report=report):
         try:
             problem, ts = _qwen_record(rec, p, lineno, kind)
+            if problem.id in first_line:
+                raise DataError(f"duplicate problem idx {problem.id!r} (first at line {first_line[problem.id]}); "
+                                "remove one", path=p, line=lineno, field="idx")
+            first_line[problem.id] = lineno
         except DataError as exc:
             if on_error != "skip":
                 raise
@@ -168,6 +178,20 @@ def _qwen_record(rec: Any, p: Path, lineno: int, kind: AnswerKind) -> tuple[Prob
     return problem, tuple(out)
 
 
+def _deepconf_count(d: Mapping[str, Any], key: str, i: int, where: str) -> int:
+    n = d[key]
+    if key == "token_ids":
+        if isinstance(n, str | bytes | Mapping) or not hasattr(n, "__len__"):
+            raise DataError(f"trace {i}: expected a list of token ids, got {type(n).__name__}", path=where,
+                            field=key)
+        return len(n)
+    if isinstance(n, numbers.Real) and not isinstance(n, numbers.Integral) and float(n).is_integer():
+        n = int(float(n))
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
+        raise DataError(f"trace {i}: expected a non-negative whole number, got {n!r}", path=where, field=key)
+    return int(n)
+
+
 def _deepconf_trace(d: Any, pid: str, i: int, where: str) -> Trace:
     if not isinstance(d, dict):
         raise DataError(f"trace {i}: expected a dict, got {type(d).__name__}", path=where)
@@ -176,16 +200,23 @@ def _deepconf_trace(d: Any, pid: str, i: int, where: str) -> Trace:
     text = d["text"]
     if not isinstance(text, str):
         raise DataError(f"trace {i}: expected a string", path=where, field="text")
-    confs = d.get("confs")
-    if "num_tokens" in d:
-        n = int(d["num_tokens"])
+    confs = d.get("confs")  # a list, or a numpy array in a pickle
+    if confs is not None and (isinstance(confs, str | bytes | Mapping) or not hasattr(confs, "__iter__") or not all(
+            isinstance(c, numbers.Real) and not isinstance(c, bool) for c in confs)):
+        raise DataError(f"trace {i}: expected a list of numbers", path=where, field="confs")
+    conf_t = tuple(float(c) for c in confs) if confs is not None else None
+    bad = next((c for c in conf_t or () if not math.isfinite(c) or c < 0), None)
+    if bad is not None:
+        raise DataError(f"trace {i}: confidence {bad!r}; every value must be finite and >= 0", path=where,
+                        field="confs")
+    if d.get("num_tokens") is not None:
+        n = _deepconf_count(d, "num_tokens", i, where)
     elif d.get("token_ids") is not None:
-        n = len(d["token_ids"])
-    elif confs is not None:
-        n = len(confs)
+        n = _deepconf_count(d, "token_ids", i, where)
+    elif conf_t is not None:
+        n = len(conf_t)
     else:
         n = approx_tokens(text)
-    conf_t = tuple(float(c) for c in confs) if confs is not None else None
     if conf_t is not None and len(conf_t) != n:
         raise DataError(f"trace {i}: {len(conf_t)} confidences for {n} tokens", path=where, field="confs")
     answer = d.get("extracted_answer")
@@ -206,7 +237,11 @@ def load_deepconf(path: str | Path, *, problem_id: str | None = None) -> TraceSe
                 obj = json.load(fh)
     except FileNotFoundError as exc:
         raise DataError("file not found", path=p) from exc
-    except (json.JSONDecodeError, EOFError) as exc:
+    except IsADirectoryError as exc:
+        raise DataError("is a directory; pass a DeepConf traces file", path=p) from exc
+    except DataError:
+        raise
+    except (ValueError, RecursionError, OSError, zlib.error, EOFError) as exc:
         raise DataError(f"cannot parse DeepConf traces: {exc}", path=p) from exc
     question = ""
     gold = None
@@ -262,7 +297,7 @@ def load_generic(path: str | Path, mapping: Mapping[str, str], *, kind: AnswerKi
             raise ConfigError("--map", dict(mapping), f"a mapping for {required!r}")
     problems: dict[str, Problem] = {}
     traces: dict[str, list[Trace]] = {}
-    for lineno, rec in iter_json_lines(p):
+    for lineno, rec in iter_json_lines(p, on_error=on_error, report=report):
         try:
             _generic_record(rec, mapping, p, lineno, kind, problems, traces)
         except DataError as exc:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,10 @@ __all__ = [
 ]
 
 FORMAT = "deepprune/traces-v1"
+
+MAX_LINE_CHARS = 256 * 2**20
+"""The longest line a reader accepts (a trace of ~50 M characters fits); longer is an error, so
+that a file without newlines (``/dev/zero``) cannot exhaust memory."""
 
 
 def open_text(path: str | Path, mode: str = "rt") -> IO[str]:
@@ -111,13 +117,21 @@ def problem_from_record(rec: Mapping[str, Any], where: tuple[str, int] = ("<memo
                    meta)
 
 
-def _float_list(rec: Mapping[str, Any], key: str, where: tuple[str, int]) -> tuple[float, ...] | None:
+def _float_list(rec: Mapping[str, Any], key: str, where: tuple[str, int], *,
+                non_negative: bool = False) -> tuple[float, ...] | None:
     value = rec.get(key)
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(x, int | float) for x in value):
+    if not isinstance(value, list) or not all(isinstance(x, int | float) and not isinstance(x, bool)
+                                              for x in value):
         raise DataError("expected a list of numbers", path=where[0], line=where[1], field=key)
-    return tuple(float(x) for x in value)
+    out = tuple(float(x) for x in value)
+    for i, x in enumerate(out):
+        if not math.isfinite(x) or (non_negative and x < 0):
+            need = "finite and >= 0" if non_negative else "finite"
+            raise DataError(f"entry {i} is {x!r}: every value must be {need}", path=where[0], line=where[1],
+                            field=key)
+    return out
 
 
 def trace_from_record(rec: Mapping[str, Any], where: tuple[str, int] = ("<memory>", 0)) -> Trace:
@@ -146,7 +160,7 @@ def trace_from_record(rec: Mapping[str, Any], where: tuple[str, int] = ("<memory
         return Trace(pid, index, text, n_tokens, None if answer is None else str(answer), finish,
                      seed if isinstance(seed, int) else None,
                      tuple(tokens) if tokens is not None else None,
-                     _float_list(rec, "logprobs", where), _float_list(rec, "confs", where))
+                     _float_list(rec, "logprobs", where), _float_list(rec, "confs", where, non_negative=True))
     except ValueError as exc:
         raise DataError(str(exc), path=where[0], line=where[1]) from exc
 
@@ -161,26 +175,51 @@ class ReadReport:
         self.skipped.append(message)
 
 
-def iter_json_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON) for each non-blank line; DataError names file and line."""
+def iter_json_lines(path: str | Path, *, on_error: str = "raise",
+                    report: ReadReport | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) for each non-blank line; DataError names file and line.
+
+    With ``on_error="skip"`` a malformed line (bad JSON, e.g. the truncated last line of a killed
+    writer) is recorded in ``report`` and skipped. An unreadable file (corrupt gzip, not UTF-8, a
+    directory) and a line longer than :data:`MAX_LINE_CHARS` are always errors.
+    """
     try:
         fh = open_text(path)
     except FileNotFoundError as exc:
         raise DataError("file not found", path=path) from exc
+    except IsADirectoryError as exc:
+        raise DataError("is a directory; pass a trace file", path=path) from exc
+    except OSError as exc:
+        raise DataError(f"cannot open: {exc.strerror or exc}", path=path) from exc
     with fh:
+        lineno = 0
         try:
-            for lineno, line in enumerate(fh, 1):
+            while True:
+                line = fh.readline(MAX_LINE_CHARS + 1)
+                if not line:
+                    break
+                lineno += 1
+                if len(line) > MAX_LINE_CHARS:
+                    raise DataError(f"line longer than {MAX_LINE_CHARS} characters: not a JSON Lines file?",
+                                    path=path, line=lineno)
                 if not line.strip():
                     continue
                 try:
-                    yield lineno, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno}); "
-                                    "fix or remove this line", path=path, line=lineno) from exc
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            if isinstance(exc, DataError):
-                raise
-            raise DataError(f"cannot read: {exc}", path=path) from exc
+                    rec = json.loads(line)
+                except (ValueError, RecursionError) as exc:
+                    what = (f"malformed JSON ({exc.msg} at column {exc.colno})"
+                            if isinstance(exc, json.JSONDecodeError) else
+                            "JSON nested too deeply" if isinstance(exc, RecursionError) else f"malformed JSON ({exc})")
+                    err = DataError(f"{what}; fix or remove this line", path=path, line=lineno)
+                    if on_error != "skip":
+                        raise err from exc
+                    if report is not None:
+                        report.add(str(err))
+                    continue
+                yield lineno, rec
+        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+            where = f"after line {lineno}: " if lineno else ""
+            raise DataError(f"cannot read {where}{exc} (a corrupt or truncated file?)", path=path) from exc
 
 
 def read_traces(path: str | Path, *, on_error: str = "raise", report: ReadReport | None = None) -> TraceSet:
@@ -190,7 +229,7 @@ def read_traces(path: str | Path, *, on_error: str = "raise", report: ReadReport
     ``report``; ``"raise"`` (default) raises :class:`DataError` on the first one.
     """
     path = Path(path)
-    lines = iter_json_lines(path)
+    lines = iter_json_lines(path, on_error=on_error, report=report)
     first = next(lines, None)
     if first is None:
         raise DataError("empty file: expected a deepprune/traces-v1 header line", path=path)
@@ -203,6 +242,8 @@ def read_traces(path: str | Path, *, on_error: str = "raise", report: ReadReport
                           line=lineno, field="format")
     problems: dict[str, Problem] = {}
     traces: dict[str, list[Trace]] = {}
+    problem_line: dict[str, int] = {}
+    trace_line: dict[tuple[str, int], int] = {}
     for lineno, rec in lines:
         where = (str(path), lineno)
         try:
@@ -211,6 +252,10 @@ def read_traces(path: str | Path, *, on_error: str = "raise", report: ReadReport
             typ = rec.get("type")
             if typ == "problem":
                 p = problem_from_record(rec, where)
+                if p.id in problem_line:
+                    raise DataError(f"duplicate problem {p.id!r} (first defined at line {problem_line[p.id]}); "
+                                    "remove one", path=path, line=lineno, field="id")
+                problem_line[p.id] = lineno
                 problems[p.id] = p
                 traces.setdefault(p.id, [])
             elif typ == "trace":
@@ -219,6 +264,11 @@ def read_traces(path: str | Path, *, on_error: str = "raise", report: ReadReport
                     raise DataError(f"trace refers to unknown problem {t.problem_id!r} "
                                     "(problem records must come first)", path=path, line=lineno,
                                     field="problem_id")
+                first_at = trace_line.get((t.problem_id, t.index))
+                if first_at is not None:
+                    raise DataError(f"duplicate trace: problem {t.problem_id!r} index {t.index} is already at "
+                                    f"line {first_at}; remove the copy", path=path, line=lineno, field="index")
+                trace_line[(t.problem_id, t.index)] = lineno
                 traces[t.problem_id].append(t)
             else:
                 raise DataError(f"unknown record type {typ!r} (expected 'problem' or 'trace')",

@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from deepprune.answers import group_answers
 from deepprune.errors import ConfigError, DataError, FormatError
-from deepprune.formats.tracefile import open_text
+from deepprune.formats.tracefile import iter_json_lines, open_text
 from deepprune.judges.base import Pair
 from deepprune.prefix import Truncation
 from deepprune.types import Trace, TraceSet
@@ -239,40 +239,37 @@ class PairDataset:
         b: list[int] = []
         labels: list[int] = []
         header: dict[str, Any] | None = None
-        with open_text(path) as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"not JSON: {exc}", path=path, line=lineno) from exc
-                if header is None:
-                    if not isinstance(rec, dict) or rec.get("format") != PAIRS_FORMAT:
-                        raise FormatError(f"not a pair dataset: the first record must have "
-                                          f"format {PAIRS_FORMAT!r}", path=path, line=lineno,
-                                          field="format")
-                    header = rec
-                    continue
-                kind = rec.get("type") if isinstance(rec, dict) else None
-                try:
-                    if kind == "prefix":
-                        prefixes.append(PrefixRecord(str(rec["problem"]), int(rec["trace_index"]),
-                                                     str(rec["text"]), int(rec["n_tokens"]),
-                                                     bool(rec["complete"])))
-                    elif kind == "pair":
-                        i, j, y = int(rec["a"]), int(rec["b"]), int(rec["label"])
-                        if not (0 <= i < len(prefixes) and 0 <= j < len(prefixes)) or y not in (0, 1):
-                            raise DataError(f"pair ({i}, {j}, label {y}) out of range", path=path,
-                                            line=lineno)
-                        a.append(i)
-                        b.append(j)
-                        labels.append(y)
-                    else:
-                        raise DataError("unknown record type (expected 'prefix' or 'pair')", path=path,
-                                        line=lineno, field="type")
-                except KeyError as exc:
-                    raise DataError("missing field", path=path, line=lineno, field=str(exc.args[0])) from exc
+        for lineno, rec in iter_json_lines(path):
+            if header is None:
+                if not isinstance(rec, dict) or rec.get("format") != PAIRS_FORMAT:
+                    raise FormatError(f"not a pair dataset: the first record must have "
+                                      f"format {PAIRS_FORMAT!r}", path=path, line=lineno,
+                                      field="format")
+                header = rec
+                continue
+            kind = rec.get("type") if isinstance(rec, dict) else None
+            try:
+                if kind == "prefix":
+                    prefixes.append(PrefixRecord(str(rec["problem"]), int(rec["trace_index"]),
+                                                 str(rec["text"]), int(rec["n_tokens"]),
+                                                 bool(rec["complete"])))
+                elif kind == "pair":
+                    i, j, y = int(rec["a"]), int(rec["b"]), int(rec["label"])
+                    if not (0 <= i < len(prefixes) and 0 <= j < len(prefixes)) or y not in (0, 1):
+                        raise DataError(f"pair ({i}, {j}, label {y}) out of range", path=path,
+                                        line=lineno)
+                    a.append(i)
+                    b.append(j)
+                    labels.append(y)
+                else:
+                    raise DataError("unknown record type (expected 'prefix' or 'pair')", path=path,
+                                    line=lineno, field="type")
+            except KeyError as exc:
+                raise DataError("missing field", path=path, line=lineno, field=str(exc.args[0])) from exc
+            except (TypeError, ValueError) as exc:
+                if isinstance(exc, DataError):
+                    raise
+                raise DataError(f"a field has the wrong type ({exc})", path=path, line=lineno) from exc
         if header is None:
             raise DataError("empty file", path=path)
         return cls(tuple(prefixes), np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64),
