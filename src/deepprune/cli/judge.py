@@ -131,11 +131,15 @@ def _add_pair_args(p: argparse.ArgumentParser, truncate_default: str | None = DE
                    help="seeded sample of pairs per problem")
     p.add_argument("--test-fraction", type=float, default=0.3, help="share of problems held out (default 0.3)")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="split and sampling seed")
+    p.add_argument("--include-whole", action="store_true",
+                   help="keep pairs whose prefix is the whole trace or already shows its final answer "
+                        "(left out by default: they measure nothing about prediction)")
 
 
 def _pairs_from_traces(args: argparse.Namespace, paths: list[str], truncation: str) -> PairDataset:
     sets = load_trace_args(paths, args)
-    return build_pairs(sets, truncation, max_pairs_per_problem=args.max_pairs_per_problem, seed=args.seed)
+    return build_pairs(sets, truncation, max_pairs_per_problem=args.max_pairs_per_problem, seed=args.seed,
+                       partial_only=not getattr(args, "include_whole", False))
 
 
 def _inputs(paths: list[str]) -> list[str]:

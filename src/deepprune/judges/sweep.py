@@ -65,6 +65,9 @@ class SweepPoint:
     """Prefix tokens of all traces / all generated tokens."""
     finished_before_cut: float
     """Fraction of traces that ended before the cut (their final answer is in the prefix)."""
+    whole_or_answered: float
+    """Fraction of traces whose prefix is whole or already shows the final answer: their pairs are
+    left out of the AUROC (judge figures are on partial traces only)."""
     auroc: float | None
     """Over every within-problem pair (None for the oracle)."""
     tnr_at_fnr: float | None
@@ -179,13 +182,16 @@ def prefix_sweep(
             label = str(rule)
             data = build_pairs([ts], rule)
             if len(data) == 0:
-                raise ConfigError("traces", ts.name, "problems with at least two traces each")
+                raise ConfigError(f"truncation {rule} on", ts.name,
+                                  "problems with at least two traces each that are still partial at the cut "
+                                  f"({data.balance()}); choose an earlier cut")
             prefix_tok = [r.n_tokens for r in data.prefixes]
             common = dict(
                 dataset=ts.name, truncation=label,
                 prefix_tokens=float(np.median(prefix_tok)),
                 prefix_share=sum(prefix_tok) / total if total else float("nan"),
                 finished_before_cut=float(np.mean([r.complete for r in data.prefixes])),
+                whole_or_answered=data.balance().whole_share,
                 cons_accuracy=cons.accuracy, cons_tokens_per_problem=cons.tokens / n,
                 pairs=len(data), negatives=int(len(data) - data.labels.sum()), problems=n,
                 orderings=orderings)
@@ -231,16 +237,17 @@ def markdown_sweep(points: Sequence[SweepPoint]) -> str:
         c = sub[0]
         out.append(f"**{ds}** ({c.problems} problems; cons@K {100 * c.cons_accuracy:.1f}%, "
                    f"{c.cons_tokens_per_problem:,.0f} tokens/problem; {c.orderings} ordering(s))\n")
-        out.append("| cut | median prefix tokens | prefix share | finished before cut | judge | AUROC | "
-                   "TNR@FNR=0.2 | DeepPrune tokens vs cons | accuracy |")
-        out.append("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+        out.append("| cut | median prefix tokens | prefix share | finished before cut | whole or answered "
+                   "(pairs left out) | judge | AUROC | TNR@FNR=0.2 | DeepPrune tokens vs cons | accuracy |")
+        out.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
         for p in sub:
             au = "—" if p.auroc is None else f"{p.auroc:.3f}"
             if p.fold_mean_auroc is not None:
                 au += f" (folds {p.fold_mean_auroc:.3f})"
             tn = "—" if p.tnr_at_fnr is None else f"{p.tnr_at_fnr:.3f}"
             out.append(f"| {p.truncation} | {p.prefix_tokens:.0f} | {100 * p.prefix_share:.0f}% | "
-                       f"{100 * p.finished_before_cut:.0f}% | {p.judge} | {au} | {tn} | "
+                       f"{100 * p.finished_before_cut:.0f}% | {100 * p.whole_or_answered:.0f}% | "
+                       f"{p.judge} | {au} | {tn} | "
                        f"{-100 * p.reduction + 0.0:+.1f}% | {100 * p.accuracy:.1f}% |")
         out.append("")
     return "\n".join(out)
