@@ -113,12 +113,27 @@ def test_recovery_stops_once_the_winner_leads() -> None:
     assert res.tokens == 50 + 60 + 4 * 10
 
 
+def test_futility_stops_recovery_on_a_diffuse_problem() -> None:
+    # every trace merges into trace 0's cluster; all answers differ: no answer can lead by 2
+    ts = _hand([str(i) for i in range(12)], [50 + i for i in range(12)])
+    (full,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2", ts, None)
+    assert full.info["recovered"] == 11  # without futility every pruned trace is resumed
+    (gave_up,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,futile=0.3,futile_after=4",
+                      ts, None)
+    assert gave_up.info["recovered"] == 3  # 4 finished, the top answer holds 1 < 0.3 * 4 of them: stop
+    assert gave_up.tokens < full.tokens
+
+
 def test_recover_parameter_is_validated() -> None:
     with pytest.raises(ConfigError, match="recover"):
         build("deepprune:recover=-1")
     with pytest.raises(ConfigError, match="recover"):
         build("deepprune:vote=largest,recover=2")
     build("deepprune:vote=largest")  # recovery defaults to off with vote=largest
+    with pytest.raises(ConfigError, match="futile"):
+        build("deepprune:futile=1.5")
+    with pytest.raises(ConfigError, match="futile_after"):
+        build("deepprune:futile_after=0")
 
 
 # ------------------------------------------------------------------ tau monotonicity

@@ -41,7 +41,12 @@ at a time and vote with their own answer (replay: the recorded continuation, liv
 continuation request; nothing is charged twice). The next trace resumed is a pruned member of a
 cluster voting for the current winner (else for the runner-up, else any), the one with the
 lowest judge probability first (the likeliest to disagree). Resumed traces are counted in
-``Decision.info["recovered"]``. With a perfect judge a problem whose answer has fewer than ``N``
+``Decision.info["recovered"]``. **Futility** (``futile=q``, ``futile_after=n``; default off, ``n`` = 8):
+once at least ``n`` traces have finished and no answer holds a share ``q`` of them, the problem
+is diffuse — cons@K's answer there is a lottery — and recovery stops; the answer is the current
+winner. Off by default: chosen by cross-validation by problem on both datasets we hold
+(``benchmarks/cv_recovery.py``), no value generalised (held-out accuracy fell 3-5 points on the
+diffuse dataset). With a perfect judge a problem whose answer has fewer than ``N``
 traces more than the runner-up is resumed until it has (or no pruned trace is left); with no
 pruned trace left the vote is cons@K's.
 
@@ -106,6 +111,11 @@ class DeepPruneConfig:
     recover: int = 2
     """``vote=representatives``: resume pruned traces until the winner leads by this many
     finished votes (0 = off, the paper's behaviour). See the module docstring."""
+    futile: float = 0.0
+    """Recovery gives up on a problem once ``futile_after`` traces have finished and no answer
+    holds this share of them (0 = never give up)."""
+    futile_after: int = 8
+    """Finished traces needed before recovery may give up on a problem."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.tau <= 1.0:
@@ -120,6 +130,10 @@ class DeepPruneConfig:
             raise ConfigError("k2/k3", (self.k2, self.k3), "positive integers")
         if self.recover < 0:
             raise ConfigError("recover", self.recover, "a non-negative integer (0 = off)")
+        if not 0.0 <= self.futile <= 1.0:
+            raise ConfigError("futile", self.futile, "a share in [0, 1] (0 = never give up)")
+        if self.futile_after < 1:
+            raise ConfigError("futile_after", self.futile_after, "a positive integer")
         if self.recover and self.vote != "representatives":
             raise ConfigError("recover", self.recover, "0 with vote=largest (recovery applies to "
                                                        "vote=representatives)")
@@ -246,6 +260,11 @@ class DeepPruneStrategy(Strategy):
             lead = seen[a] - (seen[b] if b is not None else 0)
             if lead >= self.cfg.recover and (b is None or est[a] > est[b]):
                 return None
+        # futility: a diffuse problem (no answer near a clear plurality among enough finished
+        # traces) cannot become a clear win by resuming more; stop spending on it
+        if self.cfg.futile > 0 and len(voters) >= self.cfg.futile_after and \
+                max(seen.values(), default=0) < self.cfg.futile * len(voters):
+            return None
         group_of_rep = {t: g for t, g in zip(voters, groups, strict=True)}
         for target in ranked[:2]:
             cands = [m for m in pruned if group_of_rep.get(self._clusters[self._cluster_of[m]][0]) == target]
