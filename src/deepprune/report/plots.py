@@ -133,7 +133,7 @@ def plot_sweep(points: Sequence[SweepPoint], path: str | Path) -> Path:
         row[2].axhline(100 * c.cons_accuracy, color="k", linestyle=":", label="cons@K")
         row[0].axhline(0.8, color="grey", linestyle=":", linewidth=1)
         row[0].axhline(0.5, color="grey", linestyle="-", linewidth=0.5)
-        titles = ("judge AUROC (all pairs)", "DeepPrune tokens saved vs cons@K (%)", "accuracy (%)")
+        titles = ("judge AUROC (partial-trace pairs)", "DeepPrune tokens saved vs cons@K (%)", "accuracy (%)")
         for ax, title in zip(row, titles, strict=True):
             ax.set_xscale("log", base=2)
             ticks = sorted({round(p.prefix_tokens) for p in sub})
