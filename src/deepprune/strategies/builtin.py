@@ -64,6 +64,7 @@ def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover:
         k3=take(params, "k3", int, 10),
         prefix=Truncation.parse(take(params, "prefix", str, prefix)),
         recover=take(params, "recover", int, recover if vote == "representatives" else 0),
+        recover_batch=take(params, "recover_batch", _bool, True),
         futile=take(params, "futile", float, futile),
         futile_after=take(params, "futile_after", int, 8),
     )

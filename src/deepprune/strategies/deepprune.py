@@ -36,19 +36,22 @@ traces that end differently, and the representatives vote then silently moves th
 another answer. With recovery the vote counts a pruned trace for its cluster's answer only
 until it is checked: once every running trace has finished, while the winning answer does not
 lead the runner-up by at least ``N`` votes of *finished* traces, or does not lead it strictly
-once the pruned traces' predicted votes are added, pruned traces are resumed one
-at a time and vote with their own answer (replay: the recorded continuation, live: a
-continuation request; nothing is charged twice). The next trace resumed is a pruned member of a
-cluster voting for the current winner (else for the runner-up, else any), the one with the
-lowest judge probability first (the likeliest to disagree). Resumed traces are counted in
-``Decision.info["recovered"]``. **Futility** (``futile=q``, ``futile_after=n``; default off, ``n`` = 8):
-once at least ``n`` traces have finished and no answer holds a share ``q`` of them, the problem
-is diffuse — cons@K's answer there is a lottery — and recovery stops; the answer is the current
-winner. Off by default: chosen by cross-validation by problem on both datasets we hold
+once the pruned traces' predicted votes are added, pruned traces are resumed (replay: the
+recorded continuation; live: a continuation request; nothing is charged twice) and then vote
+with their own answer. Resumed first: pruned members of clusters voting for the current winner
+(else the runner-up, else any), the lowest judge probability first (the likeliest to disagree);
+as many at once as the winner still needs votes (``recover_batch``, default; ``recover_batch=0``
+resumes one at a time: slightly fewer tokens, more round trips live). Resumed traces are counted
+in ``Decision.info["recovered"]``, resume rounds in ``info["recovery_rounds"]``. With a perfect
+judge a problem whose answer leads by fewer than ``N`` traces is resumed until it does (or no
+pruned trace is left); with no pruned trace left the vote is cons@K's.
+
+**Futility** (``futile=q``, ``futile_after=n``; default off, ``n`` = 8): once at least ``n``
+traces have finished and no answer holds a share ``q`` of them, the problem is diffuse — cons@K's
+answer there is a lottery — and recovery stops; the answer is the current winner. Off by
+default: chosen by cross-validation by problem on both datasets we hold
 (``benchmarks/cv_recovery.py``), no value generalised (held-out accuracy fell 3-5 points on the
-diffuse dataset). With a perfect judge a problem whose answer has fewer than ``N``
-traces more than the runner-up is resumed until it has (or no pruned trace is left); with no
-pruned trace left the vote is cons@K's.
+diffuse dataset).
 
 If the voters give no answer (e.g. a representative ended without one), the answer is a plain
 majority vote over every finished trace. Judge calls (pairs scored) and judge input tokens
@@ -111,6 +114,9 @@ class DeepPruneConfig:
     recover: int = 2
     """``vote=representatives``: resume pruned traces until the winner leads by this many
     finished votes (0 = off, the paper's behaviour). See the module docstring."""
+    recover_batch: bool = True
+    """Resume as many pruned traces at once as the winner still needs votes (fewer live round
+    trips); False resumes one at a time (fewest tokens)."""
     futile: float = 0.0
     """Recovery gives up on a problem once ``futile_after`` traces have finished and no answer
     holds this share of them (0 = never give up)."""
@@ -167,6 +173,7 @@ class DeepPruneStrategy(Strategy):
         self._largest: int | None = None
         self._join_p: dict[int, float] = {}
         self._resumed: list[int] = []
+        self._rounds = 0
         self._length: dict[int, int] = {}
         self.judge_calls = 0
         self.judge_tokens = 0
@@ -212,13 +219,13 @@ class DeepPruneStrategy(Strategy):
     def on_idle(self) -> Sequence[Action]:
         if self.cfg.vote != "representatives" or not self.cfg.recover:
             return ()
-        nxt = self._next_recovery()
-        if nxt is None:
-            return ()
-        self._stopped.discard(nxt)
-        self._running.add(nxt)
-        self._resumed.append(nxt)
-        return [Resume(nxt)]
+        batch = self._next_recovery()
+        self._rounds += bool(batch)
+        for t in batch:
+            self._stopped.discard(t)
+            self._running.add(t)
+            self._resumed.append(t)
+        return [Resume(t) for t in batch]
 
     def _votes(self) -> tuple[list[int], list[str | None], list[float]]:
         """Voters (finish order), their answers and weights. With recovery a finished trace votes
@@ -238,12 +245,14 @@ class DeepPruneStrategy(Strategy):
         weights = [1.0 + pruned_of.get(t, 0) for t in voters]
         return voters, answers, weights
 
-    def _next_recovery(self) -> int | None:
-        """The pruned trace to resume next, or None when the winner leads by ``recover``."""
+    def _next_recovery(self) -> list[int]:
+        """The pruned traces to resume next (none when the winner leads by ``recover``): as many
+        as the winner still needs finished votes to lead by ``recover`` (at least one), so a
+        live run needs fewer round trips; fewer when fewer candidates are left."""
         assert self._ctx is not None
         pruned = [m for c in self._clusters for m in c[1:] if m in self._stopped]
         if not pruned:
-            return None
+            return []
         kind = self._ctx.problem.kind
         voters, answers, weights = self._votes()
         groups = group_answers(answers, kind)
@@ -254,23 +263,30 @@ class DeepPruneStrategy(Strategy):
                 est[g] = est.get(g, 0.0) + w
                 seen[g] = seen.get(g, 0) + 1
         ranked = sorted(est, key=lambda g: (-est[g], g))  # ties: the group that finished first
+        need = self.cfg.recover
         if ranked:
             a = ranked[0]
             b = ranked[1] if len(ranked) > 1 else None
             lead = seen[a] - (seen[b] if b is not None else 0)
             if lead >= self.cfg.recover and (b is None or est[a] > est[b]):
-                return None
+                return []
+            need = max(1, self.cfg.recover - lead)
         # futility: a diffuse problem (no answer near a clear plurality among enough finished
         # traces) cannot become a clear win by resuming more; stop spending on it
         if self.cfg.futile > 0 and len(voters) >= self.cfg.futile_after and \
                 max(seen.values(), default=0) < self.cfg.futile * len(voters):
-            return None
+            return []
         group_of_rep = {t: g for t, g in zip(voters, groups, strict=True)}
+        def order(ms: list[int]) -> list[int]:
+            return sorted(ms, key=lambda m: (self._join_p.get(m, 1.0), m))
+
+        if not self.cfg.recover_batch:
+            need = 1
         for target in ranked[:2]:
             cands = [m for m in pruned if group_of_rep.get(self._clusters[self._cluster_of[m]][0]) == target]
             if cands:
-                return min(cands, key=lambda m: (self._join_p.get(m, 1.0), m))
-        return min(pruned, key=lambda m: (self._join_p.get(m, 1.0), m))
+                return order(cands)[:need]
+        return order(pruned)[:need]
 
     def result(self) -> Decision:
         assert self._ctx is not None
@@ -293,7 +309,8 @@ class DeepPruneStrategy(Strategy):
             judge_calls=self.judge_calls,
             judge_tokens=self.judge_tokens,
             info={"clusters": len(self._clusters), "cluster_sizes": sizes[:10], "voters": len(voters),
-                  "fallback_vote": fallback, "recovered": len(self._resumed)},
+                  "fallback_vote": fallback, "recovered": len(self._resumed),
+                  "recovery_rounds": self._rounds},
         )
 
     # ------------------------------------------------------------------ clustering
