@@ -436,12 +436,14 @@ def _parsed(key: str) -> tuple[Any, ...]:
 
 @functools.lru_cache(maxsize=262144)
 def _keys_equal(gold_key: str, pred_key: str, kind: AnswerKind) -> bool:
+    if kind is AnswerKind.TEXT or kind is AnswerKind.YESNO:
+        return gold_key != "" and gold_key == pred_key  # equal keys are the only equivalence: never math-verify
     if gold_key == pred_key:
         return True
     if not gold_key or not pred_key:
         return False
-    if kind is AnswerKind.CHOICE or kind is AnswerKind.TEXT or kind is AnswerKind.YESNO:
-        return False  # equal keys are the only equivalence: never math-verify
+    if kind is AnswerKind.CHOICE:
+        return False
     if _PLAIN_INT.fullmatch(gold_key) and _PLAIN_INT.fullmatch(pred_key):
         return int(gold_key) == int(pred_key)  # fast path: no sympy for two plain integers
     gold = _parsed(gold_key)
