@@ -404,3 +404,15 @@ def test_cons_accuracy_on_last_letter_dataset(tmp_path: Path) -> None:
     # read as math, permutations of the right letters count as right: the old, too-high figure
     (as_math,) = dp.bench([load_traces(path, "generic", mapping=mapping, kind="math")], ["cons"])
     assert as_math.accuracy > expected + 0.2
+
+
+def test_benchmark_files_detect_unknown_layouts(tmp_path: Path) -> None:
+    rows = [{"question": "Last letters of 'Olivia Raj Noah Kay'?", "answer": "ajhy"},
+            {"question": "Is 7 prime?", "answer": "Yes"}, {"question": "1+1?", "answer": "2"}]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    (tmp_path / "lastletter.jsonl").write_text(text, encoding="utf-8")
+    (tmp_path / "math_words.jsonl").write_text(text, encoding="utf-8")
+    probs = dp.load_problems(tmp_path / "lastletter.jsonl")
+    assert [str(p.kind) for p in probs] == ["text", "yesno", "math"]
+    assert {str(p.kind) for p in dp.load_problems(tmp_path / "math_words.jsonl")} == {"math"}  # a known layout
+    assert {str(p.kind) for p in dp.load_problems(tmp_path / "lastletter.jsonl", kind=AnswerKind.TEXT)} == {"text"}
