@@ -128,12 +128,27 @@ def last_boxed(text: str) -> str | None:
 def extract_answer(text: str, kind: AnswerKind | str = AnswerKind.MATH) -> str | None:
     """Extract the final answer of a trace, or None when it has none.
 
+    Every kind: the last ``\\boxed{}``, else the last "final answer is X", else the last line
+    "Answer: X", else the last "the answer is X". Then by kind:
+
+    * ``choice``: the option letter of that candidate, else a lone option letter in the text;
+    * ``text`` / ``yesno``: when nothing matched yet, the last "... answer: X" anywhere in a line
+      ("**Final Answer:** X"), else the last ``**X**``; the candidate loses surrounding markdown
+      emphasis, quotes, ``$``, ``\\text{}`` wrappers and a final period;
+    * ``yesno`` also: a candidate that starts with a yes/no spelling gives that word ("Yes, because
+      ..." -> ``Yes``); with no candidate, the first word of the trace or of its last line when it
+      is one (a reply that starts "No, ...").
+
     >>> extract_answer(r"... so the total is \\boxed{42}.")
     '42'
     >>> extract_answer("Therefore, the answer is (C).", "choice")
     'C'
     >>> extract_answer("I am not sure.") is None
     True
+    >>> extract_answer("Putting them together: **ojay**", "text")
+    'ojay'
+    >>> extract_answer("The answer is: No, since 7 is odd.", "yesno")
+    'No'
     """
     kind = parse_kind(kind)
     boxed = last_boxed(text)
