@@ -176,8 +176,8 @@ def test_deepprune_run_cons_counts_what_the_server_generated(server: LocalServer
 def test_deepprune_default_with_recovery_live_accounts_every_token(server: LocalServer, tmp_path: Path) -> None:
     """The default deepprune (prune at the prefix, resume pruned traces while the vote is contested)
     against the real server: resumed traces are continuation requests, and the tokens the run
-    reports (strategy + cons@K baseline) are exactly what the server generated — nothing charged
-    twice, nothing lost."""
+    reports (strategy + cons@K baseline) are what the server generated, up to the few tokens in
+    flight when a pruned stream closes — nothing charged twice, nothing lost."""
     problems = tmp_path / "p.jsonl"
     problems.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in (
         ("What is 17 + 25? Think step by step, then give the answer in \\boxed{}.", "42"),
@@ -190,5 +190,9 @@ def test_deepprune_default_with_recovery_live_accounts_every_token(server: Local
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["problems"] == 2 and out["traces_failed"] == 0
-    assert _predicted(server) - before == out["tokens"] + out["baseline_tokens"]
-    assert out["traces_stopped"] > 0  # the prefix cut pruned traces
+    delta = _predicted(server) - before
+    charged = out["tokens"] + out["baseline_tokens"]
+    # as in the stop test above: a closed stream may have a few tokens in flight on the server
+    # (at most 2 problems x 6 pruned streams); resumed traces are not charged twice
+    assert charged <= delta <= charged + 8 * 12
+    assert out["tokens"] < out["baseline_tokens"]
