@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deepprune.answers import extract_answer
+from deepprune.core.seeds import trace_seed
 from deepprune.errors import ClientError, ConfigError, DataError
 from deepprune.formats.benchmarks import load_problems
 from deepprune.formats.tracefile import TraceWriter
@@ -52,15 +52,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CHECKED_HEADER_KEYS = ("model", "sampling", "system_prompt", "endpoint")
-
-
-def trace_seed(seed: int, problem_id: str, index: int) -> int:
-    """The sampling seed of trace ``index`` of ``problem_id`` (stable across runs and machines).
-
-    >>> trace_seed(0, "gsm8k-1", 3) == trace_seed(0, "gsm8k-1", 3)
-    True
-    """
-    return zlib.crc32(f"{seed}|{problem_id}|{index}".encode()) & 0x7FFFFFFF
 
 
 def default_rounds(n: int, step: int = 8) -> tuple[int, ...]:

@@ -13,19 +13,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from deepprune.answers import answers_equal
-from deepprune.errors import DeepPruneError, StrategyError
-from deepprune.sources.base import ProblemSession, TraceSource
-from deepprune.strategies.base import (
-    Action,
-    Halt,
-    Launch,
-    Resume,
-    RunContext,
-    Stop,
-    StrategyFactory,
-    TraceFailed,
-    TraceFinished,
-)
+from deepprune.core.events import Action, Halt, Launch, Resume, Stop, TraceFailed, TraceFinished
+from deepprune.core.protocol import RunContext, StrategyFactory
+from deepprune.errors import DeepPruneError, ProtocolError
+from deepprune.sources.base import HasAnswerPeek, ProblemSession, TraceSource
 from deepprune.types import Problem, ProblemResult
 
 __all__ = ["run", "run_problem", "run_sync"]
@@ -55,7 +46,7 @@ async def run_problem(
             budget=k,
             seed=seed,
             has_confidence=session.has_confidence,
-            peek_answer=session.peek_answer if session.supports_peek() else None,
+            answer_peek=session.answer_peek if isinstance(session, HasAnswerPeek) else None,
         )
         session.set_watch(strategy.watch)
         driver = _Driver(session, k)
@@ -126,7 +117,7 @@ class _Driver:
                     self.changes += 1
             elif isinstance(action, Stop):
                 if action.trace_id >= self.launched:
-                    raise StrategyError(f"Stop({action.trace_id}): trace was never launched")
+                    raise ProtocolError(f"Stop({action.trace_id}): trace was never launched")
                 if action.trace_id not in self.finished:
                     await self.session.stop(action.trace_id)
                     self.stopped.add(action.trace_id)
@@ -139,7 +130,7 @@ class _Driver:
                 self.halted = True
                 return
             else:  # pragma: no cover - typing guards this
-                raise StrategyError(f"unknown action {action!r}")
+                raise ProtocolError(f"unknown action {action!r}")
 
 
 async def run(

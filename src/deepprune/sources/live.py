@@ -5,7 +5,7 @@ It implements the same :class:`~deepprune.sources.base.TraceSource` /
 every strategy run unchanged.
 
 * **launch** starts one streaming request (``n=1``) with the trace's own seed,
-  :func:`deepprune.collect.trace_seed` ``(seed, problem.id, trace_id)``: the same samples
+  :func:`deepprune.core.seeds.trace_seed` ``(seed, problem.id, trace_id)``: the same samples
   ``deepprune collect --seed`` records, on a server that honours seeds. At most
   ``config.max_concurrency`` streams are open at once (over all sessions of the source); a
   launched trace waits for a free stream.
@@ -20,7 +20,7 @@ every strategy run unchanged.
   trailing assistant message), plain completions append it to the prompt. It gets a fresh seed,
   and ``max_tokens`` minus the tokens already generated. Tokens are never charged twice.
 * **failure**: a trace whose stream fails after retries (server down, 5xx, broken or stalled
-  stream, malformed chunk) yields a :class:`~deepprune.strategies.base.TraceFailed` event with
+  stream, malformed chunk) yields a :class:`~deepprune.core.events.TraceFailed` event with
   the tokens it had produced; the problem carries on with the other traces.
 """
 
@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 import httpx
 
 from deepprune.answers import extract_answer
-from deepprune.collect import trace_seed
-from deepprune.errors import ClientError, StrategyError
+from deepprune.core.events import Event, TraceFailed, TraceFinished, TraceProgress
+from deepprune.core.seeds import trace_seed
+from deepprune.errors import ClientError, ProtocolError
 from deepprune.redact import redact
 from deepprune.sources.base import WatchFn
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
-from deepprune.strategies.base import Event, TraceFailed, TraceFinished, TraceProgress
 from deepprune.types import FinishReason, Problem
 
 __all__ = ["LiveSession", "LiveSource"]
@@ -89,16 +89,9 @@ class LiveSession:
     def set_watch(self, watch: WatchFn) -> None:
         self._watch = watch
 
-    def supports_peek(self) -> bool:
-        return False
-
-    def peek_answer(self, trace_id: int) -> str | None:
-        raise StrategyError("peek_answer is a replay-only simulation aid; a live source cannot know "
-                            "a trace's answer before it is generated")
-
     async def launch(self, trace_id: int) -> None:
         if trace_id in self._traces:
-            raise StrategyError(f"trace {trace_id} launched twice")
+            raise ProtocolError(f"trace {trace_id} launched twice")
         st = _LiveTrace(confs=[] if self.has_confidence else None)
         self._traces[trace_id] = st
         self._start(trace_id, st, prefill="")
