@@ -27,7 +27,7 @@ def _ts() -> TraceSet:
 def test_the_peek_is_asked_for_by_name_and_refused_without_replay() -> None:
     ctx = RunContext(PROBLEM, budget=2)
     assert ctx.answer_peek is None and ctx.peek_answer is None
-    with pytest.raises(NotApplicable, match="the oracle strategy .* only runs on replayed traces"):
+    with pytest.raises(NotApplicable, match=r"the oracle strategy .* only runs on replayed traces"):
         ctx.require_answer_peek("the oracle strategy")
     with pytest.raises(NotApplicable):
         OracleStrategy().start(ctx)

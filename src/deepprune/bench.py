@@ -8,10 +8,9 @@ import asyncio
 import logging
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
-from deepprune.errors import ConfigError, DataError, StrategyError
+from deepprune.core.records import LEADERBOARD_BUDGET, BenchRow
+from deepprune.errors import ConfigError, DataError, NotApplicable
 from deepprune.runner import run
 from deepprune.sources.replay import ReplaySource
 from deepprune.strategies.registry import StrategySpec, build
@@ -20,49 +19,6 @@ from deepprune.types import ProblemResult, TraceSet
 __all__ = ["LEADERBOARD_BUDGET", "BenchRow", "bench", "check_traceset"]
 
 log = logging.getLogger(__name__)
-
-LEADERBOARD_BUDGET = 512
-"""The published leaderboard's K (cons@512): leaderboard-unit tokens are scaled to it."""
-
-
-@dataclass(frozen=True)
-class BenchRow:
-    """One strategy on one dataset, aggregated over orderings. JSON-ready via :meth:`to_dict`."""
-
-    dataset: str
-    strategy: str
-    accuracy: float
-    """Mean over orderings of the fraction of problems answered correctly (0..1)."""
-    accuracy_std: float
-    tokens: float
-    """Mean over orderings of total generated tokens (all problems)."""
-    tokens_std: float
-    tokens_per_problem: float
-    reduction: float | None
-    """1 - tokens / cons tokens on the same dataset (None when cons was not run)."""
-    problems: int
-    traces_per_problem: float
-    """K: traces available per problem (mean)."""
-    orderings: int
-    judge_calls: float
-    """Mean over orderings of total judge calls."""
-    judge_tokens: float
-    traces_finished: float
-    traces_stopped: float
-    leaderboard_tokens_1e8: float
-    """Tokens in the published leaderboard's unit: scaled to K = 512 traces, in 1e8."""
-    model: str | None = None
-    token_count: str | None = None
-    params: dict[str, str] = field(default_factory=dict)
-    errors: int = 0
-    """Problems that failed (with raise_on_error=False)."""
-    not_applicable: str | None = None
-    """Why the strategy cannot run on this dataset (e.g. DeepConf without confidences); the
-    row's figures are then nan / 0 and tables show "n/a"."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def check_traceset(ts: TraceSet, *, on_error: str = "raise", skipped: list[str] | None = None) -> TraceSet:
     """Reject (or, with ``on_error="skip"``, drop and record) problems without traces."""
@@ -128,8 +84,9 @@ def bench(
                 try:
                     results = asyncio.run(run(factory, source, problems, budget=k, seed=seed + r,
                                               raise_on_error=raise_on_error, on_result=done))
-                except StrategyError as exc:
-                    # the strategy cannot run on this data at all (e.g. no confidences): one n/a row
+                except NotApplicable as exc:
+                    # the strategy cannot run on this data at all (e.g. no confidences): one n/a row;
+                    # any other error (a ProtocolError is a strategy bug) is a failure, not n/a
                     log.warning("%s on %s: n/a (%s)", spec.label, ts.name, exc)
                     not_applicable[spec.label] = str(exc)
                     break
@@ -179,6 +136,6 @@ def bench(
                 model=ts.header.get("model"),
                 token_count=ts.header.get("token_count"),
                 params=dict(spec.params),
-                errors=sum(1 for x in flat if "error" in x.info) // max(1, orderings),
+                errors=sum(1 for x in flat if x.error is not None) // max(1, orderings),
             ))
     return rows

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from deepprune.answers import answers_equal
 from deepprune.core.events import Action, Halt, Launch, Resume, Stop, TraceFailed, TraceFinished
 from deepprune.core.protocol import RunContext, StrategyFactory
-from deepprune.errors import DeepPruneError, ProtocolError
+from deepprune.errors import DeepPruneError, NotApplicable, ProtocolError
 from deepprune.sources.base import HasAnswerPeek, ProblemSession, TraceSource
 from deepprune.types import Problem, ProblemResult
 
@@ -63,6 +63,7 @@ async def run_problem(
                 driver.finished.add(event.trace_id)
             elif isinstance(event, TraceFailed):
                 driver.failed.add(event.trace_id)
+                driver.failures.append(event.error)
             await driver.apply(strategy.on_event(event))
         if driver.halted:
             for tid in session.running():
@@ -75,7 +76,7 @@ async def run_problem(
         stopped = driver.launched - len(driver.finished) - len(driver.failed)
         info = dict(decision.info)
         if driver.failed:
-            info["traces_failed"] = len(driver.failed)
+            info["traces_failed"] = len(driver.failed)  # the older spelling of the typed field
         return ProblemResult(
             problem_id=problem.id,
             strategy=getattr(strategy, "name", type(strategy).__name__),
@@ -89,6 +90,8 @@ async def run_problem(
             judge_tokens=decision.judge_tokens,
             wall_s=time.perf_counter() - t0,
             info=info,
+            traces_failed=len(driver.failed),
+            failures=tuple(dict.fromkeys(driver.failures)),
         )
 
 
@@ -104,6 +107,7 @@ class _Driver:
         self.finished: set[int] = set()
         self.failed: set[int] = set()
         self.stopped: set[int] = set()
+        self.failures: list[str] = []
 
     async def apply(self, actions: Sequence[Action]) -> None:
         for action in actions:
@@ -147,7 +151,9 @@ async def run(
     """Run a strategy on many problems (``concurrency`` at a time), in problem order.
 
     With ``raise_on_error=False`` a problem that fails with a deepprune error is logged and
-    reported as a result with ``answer=None`` and ``info={"error": ...}`` instead of aborting.
+    reported as a result with ``answer=None`` and ``error`` set instead of aborting;
+    :class:`~deepprune.errors.NotApplicable` (the strategy cannot run on this data) always
+    propagates.
     ``on_result`` is called as each problem completes (to write results as they go).
     """
     sem = asyncio.Semaphore(max(1, concurrency))
@@ -156,12 +162,14 @@ async def run(
         async with sem:
             try:
                 res = await run_problem(factory, source, p, budget=budget, seed=seed)
+            except NotApplicable:
+                raise  # about the data, not this problem: the caller decides (bench: an n/a row)
             except DeepPruneError as exc:
                 if raise_on_error:
                     raise
                 log.warning("problem %s failed: %s", p.id, exc)
                 res = ProblemResult(p.id, "?", None, None if p.gold is None else False, 0, 0, 0, 0,
-                                    info={"error": str(exc)})
+                                    info={"error": str(exc)}, error=str(exc))
             if on_result is not None:
                 maybe = on_result(res)
                 if maybe is not None:
