@@ -90,7 +90,7 @@ class RunContext:
     """Seed for any randomness in the strategy (derive RNGs from it, never from global state)."""
     has_confidence: bool
     """Whether events carry DeepConf token confidences."""
-    answer_peek: AnswerPeek | None = field(repr=False)
+    answer_peek: AnswerPeek | None = field(repr=False, compare=False)
     """Replay only (see the module docstring): ask for it with :meth:`require_answer_peek`."""
 
     def __init__(self, problem: Problem, budget: int, seed: int = 0, has_confidence: bool = False,
