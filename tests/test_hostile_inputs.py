@@ -177,3 +177,19 @@ def test_collect_cli_out_refuses_a_results_file_unchanged(tmp_path: Path, capsys
     assert code != 0
     assert "not a deepprune/traces-v1 trace file" in capsys.readouterr().err
     assert f.read_bytes() == before
+
+
+# ------------------------------------------------------------------ 12. endless input, DeepConf JSON
+def test_deepconf_format_on_an_endless_device_is_refused_at_once() -> None:
+    with pytest.raises(DataError, match="not a JSON document"):
+        load_traces("/dev/zero", "deepconf")
+
+
+def test_deepconf_document_size_is_bounded(tmp_path: Path) -> None:
+    from deepprune.formats.loaders import _read_json_document
+
+    f = tmp_path / "big.json"
+    f.write_text("[" + " " * 5000 + "]")
+    with pytest.raises(DataError, match="larger than 1000"):
+        _read_json_document(f, limit=1000)
+    assert _read_json_document(f).strip().startswith("[")

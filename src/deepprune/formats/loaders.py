@@ -226,6 +226,30 @@ def _deepconf_trace(d: Any, pid: str, i: int, where: str) -> Trace:
     return Trace(pid, i, text, n, None if answer in (None, "") else str(answer), finish, confs=conf_t)
 
 
+MAX_DOCUMENT_CHARS = 2**31
+"""Largest whole-file JSON document read (a DeepConf file of 512 long traces is well below)."""
+
+
+def _read_json_document(p: Path, limit: int | None = None) -> str:
+    """The text of a whole-file JSON document, refusing early what cannot be one (a device such as
+    /dev/zero, a binary file) and bounding what is read."""
+    limit = MAX_DOCUMENT_CHARS if limit is None else limit
+    parts: list[str] = []
+    size = 0
+    with open_text(p) as fh:
+        while chunk := fh.read(1 << 20):
+            if not parts:
+                head = chunk.lstrip()
+                if head and head[0] not in "[{":
+                    raise DataError(f"not a JSON document (starts with {head[:1]!r}); pass a DeepConf "
+                                    "traces file", path=p)
+            size += len(chunk)
+            if size > limit:
+                raise DataError(f"larger than {limit} characters: not a DeepConf traces file?", path=p)
+            parts.append(chunk)
+    return "".join(parts)
+
+
 def load_deepconf(path: str | Path, *, problem_id: str | None = None) -> TraceSet:
     """DeepConf saved traces (JSON or pickle; list or ``{"traces": [...]}``), one problem."""
     p = Path(path)
@@ -233,8 +257,7 @@ def load_deepconf(path: str | Path, *, problem_id: str | None = None) -> TraceSe
         if p.suffix in (".pkl", ".pickle"):
             obj = load_data_pickle(p)  # plain data only: never runs code from the file
         else:
-            with open_text(p) as fh:
-                obj = json.load(fh)
+            obj = json.loads(_read_json_document(p))
     except FileNotFoundError as exc:
         raise DataError("file not found", path=p) from exc
     except IsADirectoryError as exc:

@@ -20,6 +20,11 @@ logs, error messages or ``repr``: messages name the server by :attr:`EndpointCon
 (no userinfo, no query string) and everything a server or httpx says goes through
 :func:`deepprune.redact.redact` (which also hides the key when a server echoes it).
 
+Framing. The response is read as server-sent events by ``httpx-sse`` (``data:`` lines joined,
+comments and named events without data skipped, ``[DONE]`` ends the stream); a 200 answer that is
+not ``text/event-stream`` is a :class:`~deepprune.errors.StreamError`, and an event left
+unterminated when the connection closes is discarded, as the SSE rules say.
+
 Closing the async generator (``aclose()``, or cancelling the task iterating it) closes the HTTP
 response, which is how a server learns that a stopped trace should stop generating.
 """
@@ -39,10 +44,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import httpx_sse
+from httpx_sse import EventSource
 
 from deepprune.errors import ClientError, ConfigError, RequestTimeout, ServerError, StreamError
 from deepprune.redact import redact, redact_url, register, url_secrets
-from deepprune.sources.sse import SSEParser
 from deepprune.types import FinishReason
 
 __all__ = [
@@ -348,41 +354,43 @@ class StreamClient:
                         raw = await resp.aread()
                     raise ServerError(resp.status_code,
                                       redact(_error_message(raw.decode("utf-8", errors="replace")[:300])))
-                parser = SSEParser()
                 finish: FinishReason | None = None
                 usage: int | None = None
                 want_lp = c.top_logprobs > 0
-                lines = resp.aiter_lines()
-                ended = False
-                while not ended:
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            line = await anext(lines)
-                        ev = parser.feed(line)
-                    except StopAsyncIteration:
-                        ev = parser.flush()
-                        ended = True
-                    if ev is None:
-                        continue
-                    if ev.data.strip() == "[DONE]":
-                        yield StreamEnd(finish or FinishReason.UNKNOWN, usage)
-                        return
-                    try:
-                        obj = json.loads(ev.data)
-                    except json.JSONDecodeError as exc:
-                        raise StreamError(f"malformed SSE chunk from {c.display_url} (not JSON): "
-                                          f"{redact(ev.data[:120])!r}") from exc
-                    if not isinstance(obj, Mapping):
-                        raise StreamError(f"malformed SSE chunk from {c.display_url}: expected a JSON object")
-                    chunk, fin, used = parse_chunk(obj, chat=c.chat, want_logprobs=want_lp)
-                    if used is not None:
-                        usage = used
-                    if fin is not None:
-                        finish = fin
-                    if chunk is not None and chunk.n > 0:
-                        got_token = True
-                        deadline = loop.time() + c.stall_timeout_s
-                        yield chunk
+                events = EventSource(resp).aiter_sse()
+                try:
+                    while True:
+                        try:
+                            async with asyncio.timeout_at(deadline):
+                                ev = await anext(events)
+                        except StopAsyncIteration:
+                            break
+                        except httpx_sse.SSEError as exc:
+                            raise StreamError(f"{c.display_url} answered without an event stream "
+                                              f"({redact(str(exc))}): does the endpoint stream?") from exc
+                        if not ev.data:
+                            continue  # an event without data (a named ping): nothing to read
+                        if ev.data.strip() == "[DONE]":
+                            yield StreamEnd(finish or FinishReason.UNKNOWN, usage)
+                            return
+                        try:
+                            obj = json.loads(ev.data)
+                        except json.JSONDecodeError as exc:
+                            raise StreamError(f"malformed SSE chunk from {c.display_url} (not JSON): "
+                                              f"{redact(ev.data[:120])!r}") from exc
+                        if not isinstance(obj, Mapping):
+                            raise StreamError(f"malformed SSE chunk from {c.display_url}: expected a JSON object")
+                        chunk, fin, used = parse_chunk(obj, chat=c.chat, want_logprobs=want_lp)
+                        if used is not None:
+                            usage = used
+                        if fin is not None:
+                            finish = fin
+                        if chunk is not None and chunk.n > 0:
+                            got_token = True
+                            deadline = loop.time() + c.stall_timeout_s
+                            yield chunk
+                finally:
+                    await events.aclose()
                 if finish is None:
                     raise StreamError(f"stream from {c.display_url} ended without a finish reason or [DONE] "
                                       "(connection dropped?)")
