@@ -88,7 +88,7 @@ def keep_top(scores: Sequence[float], keep: float) -> list[int]:
 
 
 def need_confidence(ctx: RunContext, name: str) -> None:
-    """Raise StrategyError (an n/a row in bench) when the traces carry no confidences."""
+    """Raise NotApplicable (an n/a row in bench) when the traces carry no confidences."""
     _need_confidence(ctx, name)
 
 
