@@ -17,6 +17,13 @@ class AnswerKind(enum.StrEnum):
     """An integer (AIME, GSM8K); compared numerically, math-verify as fallback."""
     CHOICE = "choice"
     """A multiple-choice letter A-Z; compared by letter equality."""
+    TEXT = "text"
+    """A free-text answer (a word, a name, a short phrase); compared by normalised exact match
+    (case, surrounding whitespace and punctuation, a leading article, whitespace runs; the rules
+    are in :func:`deepprune.answers.text_key`). Never goes through math-verify."""
+    YESNO = "yesno"
+    """A yes/no answer; the spellings yes/no/true/false (any case, surrounding punctuation)
+    map to a canonical ``yes`` / ``no``; anything else is compared as :attr:`TEXT`."""
 
 
 class FinishReason(enum.StrEnum):
