@@ -144,3 +144,17 @@ class ProblemResult:
     """Input tokens (approximate words) read by the judge, reported apart from generation."""
     wall_s: float = 0.0
     info: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """The strategy's own diagnostics (``Decision.info``). For older readers it also repeats
+    ``traces_failed`` (when > 0) and ``error`` (when set); read the typed fields below instead."""
+    traces_failed: int = 0
+    """Traces that broke off (live: server errors, broken streams); charged, without an answer."""
+    failures: tuple[str, ...] = ()
+    """Why traces failed: the distinct ``TraceFailed`` messages, in order of first occurrence."""
+    error: str | None = None
+    """Why the whole problem failed (a deepprune error, with ``raise_on_error=False``), else None."""
+
+    @property
+    def failed(self) -> bool:
+        """The problem has no real answer because of a failure, not a wrong guess: the run raised
+        an error, or failed traces left the strategy without an answer. Not graded as wrong."""
+        return self.error is not None or (self.traces_failed > 0 and self.answer is None)

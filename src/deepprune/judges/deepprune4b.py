@@ -180,7 +180,7 @@ class DeepPruneJudge4B(Judge):
 
 
 def _deepprune4b(params: dict[str, str]) -> Judge:
-    from deepprune.strategies.registry import take
+    from deepprune.core.spec import take
 
     path = take(params, "path", str, "")
     base_url = take(params, "base_url", str, "")

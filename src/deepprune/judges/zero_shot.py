@@ -155,7 +155,7 @@ class ZeroShotJudge(Judge):
 
 
 def _zero_shot(params: dict[str, str]) -> Judge:
-    from deepprune.strategies.registry import take
+    from deepprune.core.spec import take
 
     return ZeroShotJudge(base_url=take(params, "base_url", str, "http://127.0.0.1:8090/v1"),
                          model=take(params, "model", str, "default"),
