@@ -140,6 +140,10 @@ class Strategy(ABC):
     """Base class of every strategy. Subclasses implement ``start``, ``on_event``, ``result``."""
 
     name: str = "strategy"
+    blocking: bool = False
+    """True when ``on_event`` may take long (a model or a server behind a judge): the runner then
+    calls it in a worker thread so that the event loop keeps reading the other streams and the
+    other problems advance. The strategy still sees its events one at a time, in order."""
 
     @abstractmethod
     def start(self, ctx: RunContext) -> Sequence[Action]:

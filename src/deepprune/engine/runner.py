@@ -65,7 +65,11 @@ async def run_problem(
             elif isinstance(event, TraceFailed):
                 driver.failed.add(event.trace_id)
                 driver.failures.append(event.error)
-            await driver.apply(strategy.on_event(event))
+            if strategy.blocking:  # e.g. a model judge: keep the loop reading the other streams
+                actions = await asyncio.to_thread(strategy.on_event, event)
+            else:
+                actions = strategy.on_event(event)
+            await driver.apply(actions)
         if driver.halted:
             for tid in session.running():
                 await session.stop(tid)

@@ -49,6 +49,7 @@ class DeepPruneJudge4B(Judge):
     """The DeepPrune-Judge-4B adapter (see the module docstring)."""
 
     name = "deepprune-4b"
+    blocking = True
 
     def __init__(self, path: str | Path | None = None, *, base_url: str | None = None,
                  mode: str = "auto", model: str = "THU-KEG/DeepPrune-Judge-4B", prompt: str = JUDGE_PROMPT,

@@ -123,6 +123,7 @@ class MiniLMJudge(Judge):
     """
 
     name = "minilm"
+    blocking = True
 
     def __init__(self, model_dir: str | Path | None = None, *, batch_size: int = 32,
                  encoder: PrefixEncoder | None = None) -> None:

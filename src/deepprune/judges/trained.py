@@ -208,6 +208,7 @@ class TrainedJudge(Judge):
     """
 
     name = "trained"
+    blocking = True
 
     def __init__(self, args: JudgeTrainingArgs | None = None, *, truncation: str = "",
                  encoder: PrefixEncoder | None = None) -> None:

@@ -79,6 +79,7 @@ class ZeroShotJudge(Judge):
     """
 
     name = "zero-shot"
+    blocking = True
 
     def __init__(self, base_url: str = "http://127.0.0.1:8090/v1", model: str = "default", *,
                  concurrency: int = 2, prompt: str = DEFAULT_PROMPT, timeout_s: float = 120.0,
