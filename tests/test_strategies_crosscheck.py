@@ -315,3 +315,25 @@ def test_adaptive_stops_after_four_unanimous() -> None:
     # counts (v1, v2): after 6 traces (5, 1): P = 1 - P(Bin(7, .5) >= 6) = 0.9375; after 7 (5, 2): 0.855;
     # after 8 (6, 2): 0.910 -> budget exhausted
     assert res.traces_launched == 8 and res.answer == "1"
+
+
+# ------------------------------------------------------------------ short-m@k (issue 12)
+@pytest.mark.parametrize("ordering_seed", [0, 1])
+def test_first_finish_with_one_trace_is_that_trace(synth: TraceSet, ordering_seed: int) -> None:
+    _same(_run("first-finish", synth, ordering_seed, budget=1), _run("cons", synth, ordering_seed, budget=1))
+
+
+def test_short_m_with_m_at_least_k_is_cons(synth: TraceSet) -> None:
+    full = TraceSet(synth.problems, {p.id: tuple(t for t in synth.traces_of(p.id) if t.answer is not None)
+                                     for p in synth.problems}, synth.header, synth.name)
+    _same(_run("short-m:m=1000", full, 0), _run("cons", full, 0))
+
+
+def test_short_m_stops_the_rest_once_m_answers_are_in() -> None:
+    ts = _hand(["1", None, "2", "2", "1", "1"], [10, 20, 30, 40, 50, 60], gold="2")
+    (res,) = _run("short-m:m=3", ts, None)
+    # finished: 10 ("1"), 20 (no answer: does not count), 30 ("2"), 40 ("2") -> 3 answers at t=40
+    assert res.answer == "2" and res.traces_finished == 4 and res.traces_stopped == 2
+    assert res.tokens == 10 + 20 + 30 + 40 + 40 + 40
+    (first,) = _run("first-finish", ts, None)
+    assert first.answer == "1" and first.tokens == 6 * 10

@@ -137,3 +137,20 @@ def _adaptive(params: dict[str, str]) -> StrategyFactory:
     parallel = take(params, "parallel", int, 1)
     AdaptiveConsistency(threshold, parallel)
     return lambda: AdaptiveConsistency(threshold, parallel)
+
+
+# ---------------------------------------------------------------- issue 12: short-m@k
+@register("short-m", "short-m@k: launch K, stop all once the first m finish with an answer, vote among them: m=3")
+def _short_m(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.short_m import ShortMStrategy
+
+    m = take(params, "m", int, 3)
+    ShortMStrategy(m)  # validate now, not per problem
+    return lambda: ShortMStrategy(m)
+
+
+@register("first-finish", "short-1@k: launch K, the first trace to finish with an answer answers")
+def _first_finish(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.short_m import ShortMStrategy
+
+    return lambda: ShortMStrategy(1)
