@@ -356,7 +356,8 @@ class StreamClient:
                     raw = await dl.guard(resp.aread())
                     raise ServerError(resp.status_code,
                                       redact(_error_message(raw.decode("utf-8", errors="replace")[:300])))
-                utf8 = _is_utf8(resp.encoding)
+                encoding = resp.encoding
+                utf8 = _is_utf8(encoding)
                 sse = _SSEBytes()
                 finish: FinishReason | None = None
                 usage: int | None = None
@@ -383,10 +384,10 @@ class StreamClient:
                     finally:
                         dl.waiting = False
                     for payload in events:
-                        if b"[DONE]" in payload and _text(payload, utf8, resp.encoding).strip() == "[DONE]":
+                        if b"[DONE]" in payload and _text(payload, utf8, encoding).strip() == "[DONE]":
                             yield StreamEnd(finish or FinishReason.UNKNOWN, usage)
                             return
-                        obj = _decode(payload, utf8, resp.encoding, c.display_url)
+                        obj = _decode(payload, utf8, encoding, c)
                         parsed = _parse_fast(obj, chat, want_lp)
                         if parsed is None:  # anything unusual: the full, validating parser
                             if not isinstance(obj, Mapping):
@@ -566,7 +567,7 @@ def _text(payload: bytes, utf8: bool, encoding: str | None) -> str:
     return payload.decode("utf-8" if utf8 else (encoding or "utf-8"), errors="replace")
 
 
-def _decode(payload: bytes, utf8: bool, encoding: str | None, where: str) -> Any:
+def _decode(payload: bytes, utf8: bool, encoding: str | None, config: EndpointConfig) -> Any:
     """One event's JSON: orjson on the bytes when it can, else (non-UTF-8 bytes, NaN, huge
     integers, ... which the standard library accepts) ``json.loads`` of the decoded text."""
     if utf8 and _orjson is not None:
@@ -578,7 +579,8 @@ def _decode(payload: bytes, utf8: bool, encoding: str | None, where: str) -> Any
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise StreamError(f"malformed SSE chunk from {where} (not JSON): {redact(text[:120])!r}") from exc
+        raise StreamError(f"malformed SSE chunk from {config.display_url} (not JSON): {redact(text[:120])!r}"
+                          ) from exc
 
 
 class _Unusual(Exception):
