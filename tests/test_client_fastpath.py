@@ -15,7 +15,6 @@ import random
 from typing import Any
 
 import pytest
-from fake_openai import FakeServer
 
 from deepprune.loadgen import Shape, encode_stream
 from deepprune.sources.openai_client import (
@@ -28,6 +27,7 @@ from deepprune.sources.openai_client import (
     parse_chunk,
 )
 from deepprune.sources.sse import iter_sse
+from fake_openai import FakeServer
 
 
 def _sse_lines(raw: bytes) -> list[str]:
@@ -73,7 +73,7 @@ def _events(shape: Shape, n: int = 6, tpc: int = 1) -> list[dict[str, Any]]:
 def _outcome(fn: Any, obj: Any, chat: bool, want: bool) -> Any:
     try:
         return ("ok", repr(fn(obj, chat=chat, want_logprobs=want)))  # repr: NaN equals itself
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any error must be the same error
         return ("error", type(exc).__name__, str(exc))
 
 
