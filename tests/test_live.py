@@ -21,7 +21,6 @@ from deepprune.sources.openai_client import (
     confidence,
     parse_chunk,
 )
-from deepprune.sources.sse import SSEEvent, SSEParser, iter_sse
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -41,20 +40,6 @@ from fake_openai import FakeServer, chat_chunk
 
 URL = "http://fake.test/v1"
 PROBLEM = Problem("p1", "What is 6*7?", "42", AnswerKind.INTEGER)
-
-
-# ------------------------------------------------------------------------------------ SSE
-def test_sse_parser_fields_comments_multiline_and_crlf() -> None:
-    lines = [": keep-alive", "event: msg", "id: 7", "data: a", "data:b", "", "", "retry: 10", "data: c\r", ""]
-    assert list(iter_sse(lines)) == [SSEEvent("a\nb", "msg", "7"), SSEEvent("c", None, "7")]
-
-
-def test_sse_parser_flushes_an_unterminated_last_event() -> None:
-    assert [e.data for e in iter_sse(["data: [DONE]"])] == ["[DONE]"]
-    p = SSEParser()
-    assert p.feed("data: x") is None
-    assert p.flush() == SSEEvent("x")
-    assert p.flush() is None
 
 
 # ------------------------------------------------------------------------------------ chunks
@@ -98,6 +83,50 @@ def _cfg(**kw: Any) -> EndpointConfig:
 async def _stream_all(cfg: EndpointConfig, server: FakeServer, **kw: Any) -> list[TokenChunk | StreamEnd]:
     async with StreamClient(cfg, transport=server.transport()) as c:
         return [item async for item in c.stream("q", seed=1, **kw)]
+
+
+# ------------------------------------------------------------------------------------ SSE framing
+def _sse_script(*parts: str) -> FakeServer:
+    return FakeServer(script=lambda body: list(parts))
+
+
+def test_sse_multiline_data_comments_crlf_and_data_less_events() -> None:
+    """Read by httpx-sse: ``data:`` lines joined by newlines, comments and named events without data
+    skipped, CRLF line ends, ``[DONE]`` ends the stream."""
+    first = json.dumps(chat_chunk(["a"]))
+    head, tail = first[: len(first) // 2], first[len(first) // 2:]
+    server = _sse_script(": keep-alive\r\n\r\n", "event: ping\r\n\r\n",
+                         f"event: msg\r\nid: 7\r\ndata: {head}\r\ndata:{tail}\r\n\r\n",
+                         f"data: {json.dumps(chat_chunk(['b'], finish='stop'))}\n\n", "retry: 10\n\n",
+                         "data: [DONE]\n\n")
+    items = asyncio.run(_stream_all(_cfg(), server))
+    assert [i.text for i in items if isinstance(i, TokenChunk)] == ["a", "b"]
+    assert items[-1] == StreamEnd(FinishReason.STOP, None)
+
+
+def test_sse_event_split_across_network_chunks() -> None:
+    line = f"data: {json.dumps(chat_chunk(['xy'], finish='stop'))}\n\ndata: [DONE]\n\n"
+    server = _sse_script(*[line[i:i + 7] for i in range(0, len(line), 7)])
+    items = asyncio.run(_stream_all(_cfg(), server))
+    assert [i.text for i in items if isinstance(i, TokenChunk)] == ["xy"]
+
+
+def test_sse_unterminated_last_event_is_discarded_and_the_drop_reported() -> None:
+    server = _sse_script(f"data: {json.dumps(chat_chunk(['a']))}\n\n",
+                         f"data: {json.dumps(chat_chunk(['b'], finish='stop'))}")
+    with pytest.raises(StreamError, match="without a finish reason"):
+        asyncio.run(_stream_all(_cfg(), server))
+
+
+def test_a_200_answer_that_is_not_an_event_stream_is_a_stream_error() -> None:
+    transport = httpx.MockTransport(lambda req: httpx.Response(200, json={"choices": []}))
+
+    async def main() -> None:
+        async with StreamClient(_cfg(retries=0), transport=transport) as c:
+            [_ async for _ in c.stream("q", seed=1)]
+
+    with pytest.raises(StreamError, match=r"without an event stream.*application/json"):
+        asyncio.run(main())
 
 
 # ------------------------------------------------------------------------------------ client
@@ -334,7 +363,7 @@ def test_concurrency_is_bounded_across_traces() -> None:
                 async def aclose(self) -> None:
                     open_now[0] -= 1
 
-            return httpx.Response(200, stream=_Wrapped())
+            return httpx.Response(200, headers=resp.headers, stream=_Wrapped())
 
     server = _Counting(n_tokens=5, delay_s=0.002)
     src = LiveSource(_cfg(max_concurrency=3), transport=server.transport())

@@ -124,6 +124,35 @@ def test_futility_stops_recovery_on_a_diffuse_problem() -> None:
     assert gave_up.tokens < full.tokens
 
 
+def test_confidence_vote_with_equal_confidences_is_the_recovery_vote() -> None:
+    answers = ["1", "2", "1", "1", "2", "3", "1", "2"]
+    lengths = [50, 60, 70, 80, 90, 100, 110, 120]
+    ts = _hand(answers, lengths, confs=[[2.0] * n for n in lengths])
+    for judge in ("constant", "constant,same=1.0", "noisy-oracle,auroc=0.8"):
+        a = _run(f"deepprune:judge={judge},prefix=tokens:10", ts, 0)
+        b = _run(f"deepprune:judge={judge},prefix=tokens:10,vote=confidence,conf_keep=1.0", ts, 0)
+        assert [(x.answer, x.tokens) for x in a] == [(x.answer, x.tokens) for x in b]
+
+
+def test_confidence_vote_weights_votes_by_trace_confidence() -> None:
+    # nothing is merged (constant judge): all finish; two confident "2"s outweigh three unsure "1"s
+    answers = ["1", "1", "1", "2", "2"]
+    lengths = [30, 30, 30, 30, 30]
+    confs = [[1.0] * 30] * 3 + [[5.0] * 30] * 2
+    ts = _hand(answers, lengths, confs=confs, gold="2")
+    (plain,) = _run("deepprune:judge=constant,prefix=tokens:10", ts, None)
+    (conf,) = _run("deepprune:judge=constant,prefix=tokens:10,vote=confidence,conf_keep=1.0", ts, None)
+    assert plain.answer == "1" and conf.answer == "2"
+
+
+def test_confidence_vote_needs_confidences() -> None:
+    from deepprune.errors import StrategyError
+
+    ts = _hand(["1", "2"], [30, 30])
+    with pytest.raises(StrategyError, match="confidences"):
+        _run("deepprune:vote=confidence", ts, None)
+
+
 def test_recover_parameter_is_validated() -> None:
     with pytest.raises(ConfigError, match="recover"):
         build("deepprune:recover=-1")
@@ -134,6 +163,10 @@ def test_recover_parameter_is_validated() -> None:
         build("deepprune:futile=1.5")
     with pytest.raises(ConfigError, match="futile_after"):
         build("deepprune:futile_after=0")
+    with pytest.raises(ConfigError, match="conf_keep"):
+        build("deepprune:vote=confidence,conf_keep=0")
+    with pytest.raises(ConfigError, match="conf_score"):
+        build("deepprune:vote=confidence,conf_score=best")
 
 
 # ------------------------------------------------------------------ tau monotonicity

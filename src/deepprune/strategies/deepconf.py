@@ -61,7 +61,8 @@ from deepprune.strategies.base import (
 )
 from deepprune.voting import majority_vote
 
-__all__ = ["DeepConfOffline", "DeepConfOfflineConfig", "DeepConfOnline", "DeepConfOnlineConfig"]
+__all__ = ["DeepConfOffline", "DeepConfOfflineConfig", "DeepConfOnline", "DeepConfOnlineConfig", "keep_top",
+           "need_confidence"]
 
 
 def _need_confidence(ctx: RunContext, name: str) -> None:
@@ -71,6 +72,23 @@ def _need_confidence(ctx: RunContext, name: str) -> None:
             f"{ctx.problem.id!r} have none: record traces with logprobs (deepprune collect "
             "--top-logprobs 20) or use a strategy without confidences (cons, esc, adaptive, deepprune)"
         )
+
+
+def keep_top(scores: Sequence[float], keep: float) -> list[int]:
+    """DeepConf's offline filter: indices (in input order) of the top ``keep`` fraction of
+    ``scores`` (at least one; ties: the earlier index).
+
+    >>> keep_top([1.0, 3.0, 2.0, 3.0], 0.5)
+    [1, 3]
+    """
+    n_keep = max(1, math.ceil(keep * len(scores) - 1e-9))
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    return sorted(order[:n_keep])
+
+
+def need_confidence(ctx: RunContext, name: str) -> None:
+    """Raise StrategyError (an n/a row in bench) when the traces carry no confidences."""
+    _need_confidence(ctx, name)
 
 
 def _check_keep(keep: float) -> None:
@@ -119,9 +137,7 @@ class DeepConfOffline(Strategy):
 
     def result(self) -> Decision:
         assert self._ctx is not None
-        n_keep = max(1, math.ceil(self.cfg.keep * len(self._done) - 1e-9))
-        order = sorted(range(len(self._done)), key=lambda i: (-self._done[i][1], i))
-        kept = sorted(order[:n_keep])
+        kept = keep_top([score for _, score in self._done], self.cfg.keep)
         answers = [self._done[i][0] for i in kept]
         weights = [self._done[i][1] for i in kept] if self.cfg.weighted else None
         vote = majority_vote(answers, weights, kind=self._ctx.problem.kind)

@@ -36,19 +36,22 @@ traces that end differently, and the representatives vote then silently moves th
 another answer. With recovery the vote counts a pruned trace for its cluster's answer only
 until it is checked: once every running trace has finished, while the winning answer does not
 lead the runner-up by at least ``N`` votes of *finished* traces, or does not lead it strictly
-once the pruned traces' predicted votes are added, pruned traces are resumed one
-at a time and vote with their own answer (replay: the recorded continuation, live: a
-continuation request; nothing is charged twice). The next trace resumed is a pruned member of a
-cluster voting for the current winner (else for the runner-up, else any), the one with the
-lowest judge probability first (the likeliest to disagree). Resumed traces are counted in
-``Decision.info["recovered"]``. **Futility** (``futile=q``, ``futile_after=n``; default off, ``n`` = 8):
-once at least ``n`` traces have finished and no answer holds a share ``q`` of them, the problem
-is diffuse — cons@K's answer there is a lottery — and recovery stops; the answer is the current
-winner. Off by default: chosen by cross-validation by problem on both datasets we hold
+once the pruned traces' predicted votes are added, pruned traces are resumed (replay: the
+recorded continuation; live: a continuation request; nothing is charged twice) and then vote
+with their own answer. Resumed first: pruned members of clusters voting for the current winner
+(else the runner-up, else any), the lowest judge probability first (the likeliest to disagree);
+as many at once as the winner still needs votes (``recover_batch``, default; ``recover_batch=0``
+resumes one at a time: slightly fewer tokens, more round trips live). Resumed traces are counted
+in ``Decision.info["recovered"]``, resume rounds in ``info["recovery_rounds"]``. With a perfect
+judge a problem whose answer leads by fewer than ``N`` traces is resumed until it does (or no
+pruned trace is left); with no pruned trace left the vote is cons@K's.
+
+**Futility** (``futile=q``, ``futile_after=n``; default off, ``n`` = 8): once at least ``n``
+traces have finished and no answer holds a share ``q`` of them, the problem is diffuse — cons@K's
+answer there is a lottery — and recovery stops; the answer is the current winner. Off by
+default: chosen by cross-validation by problem on both datasets we hold
 (``benchmarks/cv_recovery.py``), no value generalised (held-out accuracy fell 3-5 points on the
-diffuse dataset). With a perfect judge a problem whose answer has fewer than ``N``
-traces more than the runner-up is resumed until it has (or no pruned trace is left); with no
-pruned trace left the vote is cons@K's.
+diffuse dataset).
 
 If the voters give no answer (e.g. a representative ended without one), the answer is a plain
 majority vote over every finished trace. Judge calls (pairs scored) and judge input tokens
@@ -65,6 +68,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deepprune.answers import group_answers
+from deepprune.confidence import SCORES, trace_score
 from deepprune.errors import ConfigError
 from deepprune.judges.base import Judge, Pair
 from deepprune.prefix import PrefixWatcher, Truncation
@@ -81,12 +85,13 @@ from deepprune.strategies.base import (
     TraceFinished,
     TraceProgress,
 )
+from deepprune.strategies.deepconf import keep_top, need_confidence
 from deepprune.tokens import approx_tokens
 from deepprune.voting import majority_vote
 
 __all__ = ["VOTES", "DeepPruneConfig", "DeepPruneStrategy"]
 
-VOTES = ("representatives", "largest")
+VOTES = ("representatives", "largest", "confidence")
 
 
 @dataclass(frozen=True)
@@ -106,11 +111,20 @@ class DeepPruneConfig:
     """``vote=largest``: traces of the largest cluster that finish."""
     k3: int = 10
     """``vote=largest``: traces that finish when every cluster is a singleton."""
+    conf_keep: float = 0.9
+    """``vote=confidence``: DeepConf's offline filter, the share of votes kept by confidence."""
+    conf_score: str = "lowest"
+    """``vote=confidence``: the DeepConf trace score (lowest | bottom10 | mean | tail)."""
+    conf_window: int = 2048
+    """``vote=confidence``: DeepConf's group window (a trace shorter than it scores its mean)."""
     prefix: Truncation = field(default_factory=lambda: Truncation.parse("tokens:64"))
     """Where a trace's prefix ends (``words:25`` or ``tokens:N``)."""
     recover: int = 2
     """``vote=representatives``: resume pruned traces until the winner leads by this many
     finished votes (0 = off, the paper's behaviour). See the module docstring."""
+    recover_batch: bool = True
+    """Resume as many pruned traces at once as the winner still needs votes (fewer live round
+    trips); False resumes one at a time (fewest tokens)."""
     futile: float = 0.0
     """Recovery gives up on a problem once ``futile_after`` traces have finished and no answer
     holds this share of them (0 = never give up)."""
@@ -134,9 +148,15 @@ class DeepPruneConfig:
             raise ConfigError("futile", self.futile, "a share in [0, 1] (0 = never give up)")
         if self.futile_after < 1:
             raise ConfigError("futile_after", self.futile_after, "a positive integer")
-        if self.recover and self.vote != "representatives":
+        if self.recover and self.vote == "largest":
             raise ConfigError("recover", self.recover, "0 with vote=largest (recovery applies to "
-                                                       "vote=representatives)")
+                                                       "vote=representatives or confidence)")
+        if not 0.0 < self.conf_keep <= 1.0:
+            raise ConfigError("conf_keep", self.conf_keep, "a fraction in (0, 1]")
+        if self.conf_score not in SCORES:
+            raise ConfigError("conf_score", self.conf_score, " or ".join(SCORES))
+        if self.conf_window < 1:
+            raise ConfigError("conf_window", self.conf_window, "a positive integer")
 
 
 class DeepPruneStrategy(Strategy):
@@ -167,12 +187,16 @@ class DeepPruneStrategy(Strategy):
         self._largest: int | None = None
         self._join_p: dict[int, float] = {}
         self._resumed: list[int] = []
+        self._rounds = 0
         self._length: dict[int, int] = {}
+        self._confs: dict[int, list[float]] = {}
         self.judge_calls = 0
         self.judge_tokens = 0
 
     # ------------------------------------------------------------------ protocol
     def start(self, ctx: RunContext) -> Sequence[Action]:
+        if self.cfg.vote == "confidence":
+            need_confidence(ctx, "deepprune:vote=confidence")
         self._ctx = ctx
         self._k = ctx.budget
         self._running = set(range(ctx.budget))
@@ -187,6 +211,8 @@ class DeepPruneStrategy(Strategy):
         tid = event.trace_id
         actions: list[Action] = []
         if isinstance(event, TraceProgress):
+            if self.cfg.vote == "confidence" and event.new_confs:
+                self._confs.setdefault(tid, []).extend(event.new_confs)
             if tid in self._cluster_of:
                 return ()
             buf, end = event.text_buffer, event.text_end
@@ -199,6 +225,8 @@ class DeepPruneStrategy(Strategy):
             self._running.discard(tid)
             self._finished[tid] = event.answer
             self._length[tid] = event.n_tokens
+            if self.cfg.vote == "confidence" and event.confs is not None:
+                self._confs[tid] = list(event.confs)
             self._finish_order.append(tid)
             if tid not in self._cluster_of:
                 prefix = self._watcher.prefix(event.n_tokens, event.text, finished=True, key=tid) or ""
@@ -210,74 +238,98 @@ class DeepPruneStrategy(Strategy):
         return actions
 
     def on_idle(self) -> Sequence[Action]:
-        if self.cfg.vote != "representatives" or not self.cfg.recover:
+        if self.cfg.vote == "largest" or not self.cfg.recover:
             return ()
-        nxt = self._next_recovery()
-        if nxt is None:
-            return ()
-        self._stopped.discard(nxt)
-        self._running.add(nxt)
-        self._resumed.append(nxt)
-        return [Resume(nxt)]
+        batch = self._next_recovery()
+        self._rounds += bool(batch)
+        for t in batch:
+            self._stopped.discard(t)
+            self._running.add(t)
+            self._resumed.append(t)
+        return [Resume(t) for t in batch]
 
-    def _votes(self) -> tuple[list[int], list[str | None], list[float]]:
-        """Voters (finish order), their answers and weights. With recovery a finished trace votes
-        for its own answer and a representative also carries its cluster's still-pruned members."""
-        if not self.cfg.recover:  # the paper's vote: representatives, weighted by cluster size
+    def _votes(self) -> list[tuple[int, str | None, float, bool]]:
+        """``(trace, answer, weight, finished)`` of every vote, finished traces first (in the order
+        they would finish without pruning: ties go to the group holding the shortest finished
+        trace, as in cons@K).
+
+        * ``recover=0`` (the paper): representatives, weighted by cluster size;
+        * with recovery: every finished trace for its own answer, a representative also carrying
+          its cluster's still-pruned members;
+        * ``vote=confidence``: every finished trace for its own answer and every pruned trace for
+          its cluster's answer, each weighted by its DeepConf score (the whole trace, or the
+          prefix it generated), after DeepConf's offline filter keeps the top ``conf_keep``.
+        """
+        if self.cfg.vote == "representatives" and not self.cfg.recover:
             size = {c[0]: len(c) for c in self._clusters}
-            reps = [t for t in self._finish_order if t in size]
-            return reps, [self._finished[t] for t in reps], [float(size[t]) for t in reps]
-        pruned_of: dict[int, int] = {}
+            return [(t, self._finished[t], float(size[t]), True) for t in self._finish_order if t in size]
+        finished = sorted((t for t in self._finish_order if t in self._cluster_of),
+                          key=lambda t: self._length.get(t, 0))
+        if self.cfg.vote == "representatives":
+            pruned_of = {c[0]: sum(1 for m in c[1:] if m not in self._finished) for c in self._clusters}
+            return [(t, self._finished[t], 1.0 + pruned_of.get(t, 0), True) for t in finished]
+        entries = [(t, self._finished[t], self._score(t), True) for t in finished]
         for c in self._clusters:
-            pruned_of[c[0]] = sum(1 for m in c[1:] if m not in self._finished)
-        # ties go to the group holding the shortest finished trace, as in cons@K (resumed traces
-        # finish late in time but vote in the order they would have finished without pruning)
-        voters = sorted((t for t in self._finish_order if t in self._cluster_of),
-                        key=lambda t: self._length.get(t, 0))
-        answers = [self._finished[t] for t in voters]
-        weights = [1.0 + pruned_of.get(t, 0) for t in voters]
-        return voters, answers, weights
+            if c[0] in self._finished:
+                entries += [(m, self._finished[c[0]], self._score(m), False) for m in c[1:]
+                            if m not in self._finished]
+        kept = keep_top([w for _, _, w, _ in entries], self.cfg.conf_keep) if entries else []
+        return [entries[i] for i in kept]
 
-    def _next_recovery(self) -> int | None:
-        """The pruned trace to resume next, or None when the winner leads by ``recover``."""
+    def _score(self, tid: int) -> float:
+        return trace_score(self._confs.get(tid, ()), self.cfg.conf_score, self.cfg.conf_window)
+
+    def _next_recovery(self) -> list[int]:
+        """The pruned traces to resume next (none when the winner leads by ``recover``): as many
+        as the winner still needs finished votes to lead by ``recover`` (at least one), so a
+        live run needs fewer round trips; fewer when fewer candidates are left."""
         assert self._ctx is not None
         pruned = [m for c in self._clusters for m in c[1:] if m in self._stopped]
         if not pruned:
-            return None
+            return []
         kind = self._ctx.problem.kind
-        voters, answers, weights = self._votes()
-        groups = group_answers(answers, kind)
+        entries = self._votes()
+        groups = group_answers([e[1] for e in entries], kind)
+        voters = [e[0] for e, g in zip(entries, groups, strict=True) if e[3]]
         est: dict[int, float] = {}
         seen: dict[int, int] = {}
-        for g, w in zip(groups, weights, strict=True):
+        for g, (_, _, w, done) in zip(groups, entries, strict=True):
             if g >= 0:
                 est[g] = est.get(g, 0.0) + w
-                seen[g] = seen.get(g, 0) + 1
+                seen[g] = seen.get(g, 0) + int(done)
         ranked = sorted(est, key=lambda g: (-est[g], g))  # ties: the group that finished first
+        need = self.cfg.recover
         if ranked:
             a = ranked[0]
             b = ranked[1] if len(ranked) > 1 else None
-            lead = seen[a] - (seen[b] if b is not None else 0)
+            lead = seen.get(a, 0) - (seen.get(b, 0) if b is not None else 0)
             if lead >= self.cfg.recover and (b is None or est[a] > est[b]):
-                return None
+                return []
+            need = max(1, self.cfg.recover - lead)
         # futility: a diffuse problem (no answer near a clear plurality among enough finished
         # traces) cannot become a clear win by resuming more; stop spending on it
         if self.cfg.futile > 0 and len(voters) >= self.cfg.futile_after and \
                 max(seen.values(), default=0) < self.cfg.futile * len(voters):
-            return None
-        group_of_rep = {t: g for t, g in zip(voters, groups, strict=True)}
+            return []
+        group_of_rep = {e[0]: g for e, g in zip(entries, groups, strict=True) if e[3]}
+        def order(ms: list[int]) -> list[int]:
+            return sorted(ms, key=lambda m: (self._join_p.get(m, 1.0), m))
+
+        if not self.cfg.recover_batch:
+            need = 1
         for target in ranked[:2]:
             cands = [m for m in pruned if group_of_rep.get(self._clusters[self._cluster_of[m]][0]) == target]
             if cands:
-                return min(cands, key=lambda m: (self._join_p.get(m, 1.0), m))
-        return min(pruned, key=lambda m: (self._join_p.get(m, 1.0), m))
+                return order(cands)[:need]
+        return order(pruned)[:need]
 
     def result(self) -> Decision:
         assert self._ctx is not None
         kind = self._ctx.problem.kind
-        if self.cfg.vote == "representatives":
-            voters, answers, weights = self._votes()
-            vote = majority_vote(answers, weights, kind=kind)
+        if self.cfg.vote != "largest":
+            entries = self._votes()
+            voters = [e[0] for e in entries]
+            vote = majority_vote([e[1] for e in entries], [e[2] for e in entries], kind=kind)
         else:
             chosen = set(self._final) if self._final is not None else set(self._finished)
             voters = [t for t in self._finish_order if t in chosen]
@@ -293,7 +345,8 @@ class DeepPruneStrategy(Strategy):
             judge_calls=self.judge_calls,
             judge_tokens=self.judge_tokens,
             info={"clusters": len(self._clusters), "cluster_sizes": sizes[:10], "voters": len(voters),
-                  "fallback_vote": fallback, "recovered": len(self._resumed)},
+                  "fallback_vote": fallback, "recovered": len(self._resumed),
+                  "recovery_rounds": self._rounds},
         )
 
     # ------------------------------------------------------------------ clustering

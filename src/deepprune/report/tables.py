@@ -1,0 +1,99 @@
+"""Text and Markdown tables: bench rows, judge reports, the prefix sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from deepprune.bench import BenchRow
+    from deepprune.judges.metrics import JudgeReport
+    from deepprune.judges.sweep import SweepPoint
+
+__all__ = ["judge_table", "markdown_sweep", "markdown_table", "text_table"]
+
+_HEAD = ["strategy", "accuracy", "tokens (total)", "tokens/problem", "vs cons", "spread (tok)",
+         "judge calls", "leaderboard (1e8@512)"]
+
+
+def _cells(r: BenchRow) -> list[str]:
+    if r.not_applicable:
+        return [r.strategy, "n/a", "—", "—", "—", "—", "—", "n/a"]
+    acc = f"{100 * r.accuracy:.1f}%"
+    if r.accuracy_std:
+        acc += f" ± {100 * r.accuracy_std:.1f}"
+    red = "—" if r.reduction is None else f"{-100 * r.reduction + 0.0:+.1f}%"
+    spread = f"± {r.tokens_std:,.0f}" if r.orderings > 1 else "—"
+    return [r.strategy, acc, f"{r.tokens:,.0f}", f"{r.tokens_per_problem:,.1f}", red, spread,
+            f"{r.judge_calls:,.0f}", f"{r.leaderboard_tokens_1e8:.3g} {100 * r.accuracy:.1f}%"]
+
+
+def text_table(rows: Sequence[BenchRow]) -> str:
+    """One aligned table per dataset."""
+    out: list[str] = []
+    for ds in dict.fromkeys(r.dataset for r in rows):
+        sub = [r for r in rows if r.dataset == ds]
+        first = sub[0]
+        out.append(f"{ds}: {first.problems} problems x {first.traces_per_problem:.0f} traces, "
+                   f"{first.orderings} ordering(s); tokens counted as {first.token_count or 'unknown'}")
+        table = [_HEAD] + [_cells(r) for r in sub]
+        widths = [max(len(row[i]) for row in table) for i in range(len(_HEAD))]
+        for j, row in enumerate(table):
+            out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
+                                 enumerate(zip(row, widths, strict=True))))
+            if j == 0:
+                out.append("  ".join("-" * w for w in widths))
+        out.extend(f"  n/a {r.strategy}: {r.not_applicable}" for r in sub if r.not_applicable)
+        out.append("")
+    return "\n".join(out)
+
+
+def markdown_table(rows: Sequence[BenchRow]) -> str:
+    """A Markdown table per dataset (the leaderboard style column: tokens in 1e8 at K=512, accuracy)."""
+    out: list[str] = []
+    for ds in dict.fromkeys(r.dataset for r in rows):
+        sub = [r for r in rows if r.dataset == ds]
+        out.append(f"**{ds}** ({sub[0].problems} problems x {sub[0].traces_per_problem:.0f} traces, "
+                   f"{sub[0].orderings} ordering(s))\n")
+        out.append("| " + " | ".join(_HEAD) + " |")
+        out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(_HEAD))) + "|")
+        for r in sub:
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |")
+        out.extend(f"\nn/a {r.strategy}: {r.not_applicable}" for r in sub if r.not_applicable)
+        out.append("")
+    return "\n".join(out)
+
+
+def markdown_sweep(points: Sequence[SweepPoint]) -> str:
+    """One Markdown table per dataset: a row per truncation and judge."""
+    out: list[str] = []
+    for ds in dict.fromkeys(p.dataset for p in points):
+        sub = [p for p in points if p.dataset == ds]
+        c = sub[0]
+        out.append(f"**{ds}** ({c.problems} problems; cons@K {100 * c.cons_accuracy:.1f}%, "
+                   f"{c.cons_tokens_per_problem:,.0f} tokens/problem; {c.orderings} ordering(s))\n")
+        out.append("| cut | median prefix tokens | prefix share | finished before cut | whole or answered "
+                   "(pairs left out) | judge | AUROC | TNR@FNR=0.2 | DeepPrune tokens vs cons | accuracy |")
+        out.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+        for p in sub:
+            au = "—" if p.auroc is None else f"{p.auroc:.3f}"
+            if p.fold_mean_auroc is not None:
+                au += f" (folds {p.fold_mean_auroc:.3f})"
+            tn = "—" if p.tnr_at_fnr is None else f"{p.tnr_at_fnr:.3f}"
+            out.append(f"| {p.truncation} | {p.prefix_tokens:.0f} | {100 * p.prefix_share:.0f}% | "
+                       f"{100 * p.finished_before_cut:.0f}% | {100 * p.whole_or_answered:.0f}% | "
+                       f"{p.judge} | {au} | {tn} | "
+                       f"{-100 * p.reduction + 0.0:+.1f}% | {100 * p.accuracy:.1f}% |")
+        out.append("")
+    return "\n".join(out)
+
+
+def judge_table(reports: Sequence[JudgeReport]) -> str:
+    """An aligned text table of judge reports: AUROC, TNR at FNR = 0.2, pair counts, speed."""
+    head = ("judge", "AUROC", "TNR@FNR=.2", "pairs", "pos", "neg", "pairs/s", "traces/s")
+    rows = [(r.judge, f"{r.auroc:.3f}", f"{r.tnr_at_fnr:.3f}", str(r.pairs), str(r.positives),
+             str(r.negatives), f"{r.pairs_per_s:.0f}", f"{r.traces_per_s:.0f}") for r in reports]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
