@@ -171,3 +171,28 @@ def test_deepprune_run_cons_counts_what_the_server_generated(server: LocalServer
     out = json.loads(done.stdout)
     assert out["problems"] == 1 and out["traces_stopped"] == 0 and out["traces_failed"] == 0
     assert out["tokens"] > 0 and _predicted(server) - before == out["tokens"]
+
+
+def test_deepprune_default_with_recovery_live_accounts_every_token(server: LocalServer, tmp_path: Path) -> None:
+    """The default deepprune (prune at the prefix, resume pruned traces while the vote is contested)
+    against the real server: resumed traces are continuation requests, and the tokens the run
+    reports (strategy + cons@K baseline) are what the server generated, up to the few tokens in
+    flight when a pruned stream closes — nothing charged twice, nothing lost."""
+    problems = tmp_path / "p.jsonl"
+    problems.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in (
+        ("What is 17 + 25? Think step by step, then give the answer in \\boxed{}.", "42"),
+        ("Tom has 3 boxes of 12 eggs and breaks 5. How many eggs are left? Answer in \\boxed{}.", "31"))))
+    before = _predicted(server)
+    cmd = [sys.executable, "-m", "deepprune", "run", "--base-url", server.base_url, "--model", MODEL_NAME,
+           "--strategy", "deepprune:prefix=tokens:16", "--compare", "cons", "--problems", str(problems),
+           "--n", "6", "--max-tokens", "160", "--json", "-"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["problems"] == 2 and out["traces_failed"] == 0
+    delta = _predicted(server) - before
+    charged = out["tokens"] + out["baseline_tokens"]
+    # as in the stop test above: a closed stream may have a few tokens in flight on the server
+    # (at most 2 problems x 6 pruned streams); resumed traces are not charged twice
+    assert charged <= delta <= charged + 8 * 12
+    assert out["tokens"] < out["baseline_tokens"]

@@ -11,7 +11,7 @@ rest — with the same strategy code on recorded traces (replay) and on live inf
 
 from __future__ import annotations
 
-from deepprune.answers import answers_equal, canonical_key, extract_answer
+from deepprune.answers import answers_equal, canonical_key, detect_kind, extract_answer
 from deepprune.bench import BenchRow, bench
 from deepprune.formats import load_problems, load_traces, read_traces, write_traces
 from deepprune.localserver import LocalServer, LocalServerConfig
@@ -44,6 +44,7 @@ __all__ = [
     "bench",
     "build_strategy",
     "canonical_key",
+    "detect_kind",
     "extract_answer",
     "load_problems",
     "load_traces",

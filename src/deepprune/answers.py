@@ -2,13 +2,20 @@
 
 * :func:`extract_answer` finds a trace's final answer: the last brace-balanced ``\\boxed{...}``
   (or ``\\fbox{...}``), then fallbacks ("final answer is X", "Answer: X", "the answer is X"),
-  and for multiple choice a lone option letter.
+  for text and yes/no answers also "... answer: X" anywhere and a last ``**X**``, and for
+  multiple choice a lone option letter.
 * :func:`answers_equal` decides whether a predicted answer equals a gold answer. **Order matters**:
   the first argument is the gold answer, the second the prediction (as in math-verify's
   ``verify(gold, target)``). Math answers go through math-verify (sympy) after a cheap
-  normalised-string fast path; multiple-choice answers compare letters.
+  normalised-string fast path; multiple-choice answers compare letters; text answers compare
+  normalised strings (:func:`text_key`) and yes/no answers their canonical ``yes`` / ``no``
+  (:func:`yesno_key`) — neither ever goes through math-verify, which would read ``yajo`` and
+  ``ojay`` as the same product of symbols.
 * :func:`canonical_key` gives the normalised string that voting starts from; equivalent answers
-  with different keys (``1/2`` and ``0.5``) are merged by :func:`group_answers`.
+  with different keys (``1/2`` and ``0.5``) are merged by :func:`group_answers`. For text and
+  yes/no answers equal keys are the only equivalence.
+* :func:`detect_kind` guesses a problem's :class:`~deepprune.types.AnswerKind` from its gold
+  answer (a word or phrase is never math); :func:`parse_kind` validates a kind name.
 
 math-verify bounds its work with ``signal.alarm``, which only works in the main thread (its
 issues #50, #55). Outside the main thread deepprune turns that timeout off and bounds the work
@@ -21,18 +28,25 @@ import functools
 import logging
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from deepprune.errors import ConfigError
 from deepprune.types import AnswerKind
 
 __all__ = [
+    "KINDS",
     "MAX_SYMPY_CHARS",
     "answers_equal",
     "canonical_key",
+    "detect_kind",
     "extract_answer",
     "group_answers",
     "last_boxed",
+    "parse_kind",
+    "text_key",
+    "yesno_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,6 +68,36 @@ _CHOICE_PATTERNS = [
     re.compile(r"^\s*\(?([A-J])\)?\s*[.:)]?\s*$", re.MULTILINE),
 ]
 _NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# text and yes/no answers only, after the fallbacks above: "Final Answer: X" anywhere in a line,
+# then the last **X** (markdown bold) span
+_TEXT_FALLBACKS = [
+    re.compile(r"answer\**\s*[:：]\s*(.+?)\s*(?:\n|$)", re.IGNORECASE),
+    re.compile(r"\*\*([^*\n]{1,200}?)\*\*"),
+]
+
+KINDS = tuple(k.value for k in AnswerKind)
+"""The answer kind names: math, integer, choice, text, yesno."""
+
+
+def parse_kind(value: AnswerKind | str, field: str = "kind") -> AnswerKind:
+    """An :class:`AnswerKind` from its name (any case, surrounding spaces ignored).
+
+    A bad name raises :class:`~deepprune.errors.ConfigError` naming ``field`` (the flag or
+    parameter it came from) and the allowed values.
+
+    >>> parse_kind("Text")
+    <AnswerKind.TEXT: 'text'>
+    >>> parse_kind("words", "--kind")
+    Traceback (most recent call last):
+    ...
+    deepprune.errors.ConfigError: --kind must be one of math, integer, choice, text, yesno, got 'words'
+    """
+    if isinstance(value, AnswerKind):
+        return value
+    try:
+        return AnswerKind(str(value).strip().lower())
+    except ValueError:
+        raise ConfigError(field, value, "one of " + ", ".join(KINDS)) from None
 
 
 def last_boxed(text: str) -> str | None:
@@ -84,14 +128,29 @@ def last_boxed(text: str) -> str | None:
 def extract_answer(text: str, kind: AnswerKind | str = AnswerKind.MATH) -> str | None:
     """Extract the final answer of a trace, or None when it has none.
 
+    Every kind: the last ``\\boxed{}``, else the last "final answer is X", else the last line
+    "Answer: X", else the last "the answer is X". Then by kind:
+
+    * ``choice``: the option letter of that candidate, else a lone option letter in the text;
+    * ``text`` / ``yesno``: when nothing matched yet, the last "... answer: X" anywhere in a line
+      ("**Final Answer:** X"), else the last ``**X**``; the candidate loses surrounding markdown
+      emphasis, quotes, ``$``, ``\\text{}`` wrappers and a final period;
+    * ``yesno`` also: a candidate that starts with a yes/no spelling gives that word ("Yes, because
+      ..." -> ``Yes``); with no candidate, the first word of the trace or of its last line when it
+      is one (a reply that starts "No, ...").
+
     >>> extract_answer(r"... so the total is \\boxed{42}.")
     '42'
     >>> extract_answer("Therefore, the answer is (C).", "choice")
     'C'
     >>> extract_answer("I am not sure.") is None
     True
+    >>> extract_answer("Putting them together: **ojay**", "text")
+    'ojay'
+    >>> extract_answer("The answer is: No, since 7 is odd.", "yesno")
+    'No'
     """
-    kind = AnswerKind(kind)
+    kind = parse_kind(kind)
     boxed = last_boxed(text)
     candidate: str | None = boxed
     if candidate is None:
@@ -100,6 +159,8 @@ def extract_answer(text: str, kind: AnswerKind | str = AnswerKind.MATH) -> str |
             if matches:
                 candidate = matches[-1].strip().rstrip(".").strip()
                 break
+    if kind is AnswerKind.TEXT or kind is AnswerKind.YESNO:
+        return _extract_text(text, candidate, kind)
     if kind is AnswerKind.CHOICE:
         if candidate is not None:
             letter = _choice_letter(candidate)
@@ -115,6 +176,49 @@ def extract_answer(text: str, kind: AnswerKind | str = AnswerKind.MATH) -> str |
     return None
 
 
+def _extract_text(text: str, candidate: str | None, kind: AnswerKind) -> str | None:
+    """Text / yes-no extraction after the shared box and fallbacks found ``candidate`` (or not)."""
+    if candidate is None:
+        for pattern in _TEXT_FALLBACKS:
+            matches = pattern.findall(text)
+            if matches:
+                candidate = matches[-1]
+                break
+    cleaned = _clean_text_answer(candidate) if candidate is not None else ""
+    if kind is AnswerKind.YESNO:
+        # "Yes, because ..." -> "Yes"; with no marked answer, a reply that starts with yes/no
+        word = _leading_yesno(cleaned) if cleaned else _leading_yesno(text) or _leading_yesno(
+            text.strip().rsplit("\n", 1)[-1])
+        if word is not None:
+            return word
+    return cleaned or None
+
+
+def _clean_text_answer(answer: str) -> str:
+    """Surrounding whitespace, markdown emphasis, quotes and a final period off an answer."""
+    s = answer.strip()
+    previous = None
+    while s != previous:
+        previous = s
+        s = _TEXT_MACRO_RE.sub(r"\1", s)
+        s = s.strip().strip("*_`\"'“”‘’«»").strip()
+        s = s.strip("$").strip()
+        if s.endswith(".") and not s.endswith(".."):
+            s = s[:-1]
+    return s
+
+
+_WORD_RE = re.compile(r"[^\W_]+")
+
+
+def _leading_yesno(s: str) -> str | None:
+    """The first word of ``s`` as written when it is a yes/no spelling, else None."""
+    m = _WORD_RE.search(_strip_text_macros(s))
+    if m is None or m.group(0).casefold() not in _YESNO_WORDS:
+        return None
+    return m.group(0)
+
+
 def _choice_letter(answer: str) -> str | None:
     s = _strip_text_macros(answer).strip().strip("$").strip()
     s = s.strip("()[]*. ")
@@ -128,6 +232,138 @@ def _choice_letter(answer: str) -> str | None:
 
 def _strip_text_macros(s: str) -> str:
     return re.sub(r"\\(?:text|textbf|mathrm|mbox|textnormal)\s*\{([^{}]*)\}", r"\1", s)
+
+
+_TEXT_MACRO_RE = re.compile(r"\\(?:text|textbf|textit|textrm|textsf|texttt|textnormal|emph|mathrm|mathbf|mathit"
+                            r"|mathsf|mathtt|mbox|operatorname)\s*\{([^{}]*)\}")
+_ARTICLE_RE = re.compile(r"^(?:a|an|the)\s+")
+_EDGE_EXTRA = frozenset("`~^|")
+_YESNO_WORDS = {"yes": "yes", "true": "yes", "no": "no", "false": "no"}
+
+
+def _is_edge(ch: str) -> bool:
+    return ch.isspace() or ch in _EDGE_EXTRA or unicodedata.category(ch).startswith("P")
+
+
+def _strip_edges(s: str) -> str:
+    start, end = 0, len(s)
+    while start < end and _is_edge(s[start]):
+        start += 1
+    while end > start and _is_edge(s[end - 1]):
+        end -= 1
+    return s[start:end]
+
+
+@functools.lru_cache(maxsize=65536)
+def text_key(answer: str) -> str:
+    """The normalised form under which two text answers are equal (exact match after it).
+
+    The rules, in order:
+
+    1. Unicode NFKC normalisation (full-width letters, ligatures and compatibility forms become
+       their plain forms); accents are kept (``café`` and ``cafe`` differ).
+    2. LaTeX text wrappers are unwrapped (``\\text{X}``, ``\\textbf{X}``, ``\\mathrm{X}``,
+       ``\\mbox{X}``, ``\\operatorname{X}`` and the like, innermost first) and ``$`` signs and
+       ``\\(`` ``\\)`` delimiters are dropped, so ``\\boxed{\\text{Paris}}`` reads ``Paris``.
+    3. Case is folded (``str.casefold``).
+    4. Surrounding whitespace and punctuation are stripped: every leading and trailing character
+       that is whitespace, Unicode punctuation (categories P*: ``. , ; : ! ? ' " ( ) [ ] { } - _ *
+       / \\ # % & @`` and typographic quotes) or one of ``` ` ~ ^ | ```. Punctuation *inside*
+       the answer is kept (``St. Louis`` and ``St Louis`` differ; ``rock-n-roll`` keeps its
+       hyphens). Mathematical symbols such as ``+`` are not punctuation (``C++`` stays ``c++``).
+    5. One leading article is dropped: ``a``, ``an`` or ``the`` followed by whitespace, unless
+       nothing would remain; then rule 4 runs again (``the "Eiffel Tower"`` -> ``eiffel tower``).
+       Articles elsewhere are kept (``tower of the winds``).
+    6. Runs of whitespace inside the answer become one space.
+
+    Nothing else is merged: two answers whose letters differ in any position (``yajo`` and
+    ``ojay``) never compare equal.
+
+    >>> text_key("  The Eiffel Tower. ")
+    'eiffel tower'
+    >>> text_key(r"\\text{**New   York**}")
+    'new york'
+    >>> text_key("yajo") == text_key("ojay")
+    False
+    """
+    s = unicodedata.normalize("NFKC", answer)
+    previous = None
+    while s != previous:
+        previous = s
+        s = _TEXT_MACRO_RE.sub(r"\1", s)
+    s = s.replace("\\(", " ").replace("\\)", " ").replace("$", " ")
+    s = _strip_edges(s.casefold())
+    rest = _ARTICLE_RE.sub("", s, count=1)
+    rest = _strip_edges(rest)
+    if rest:
+        s = rest
+    return " ".join(s.split())
+
+
+def yesno_key(answer: str) -> str:
+    """``yes`` / ``no`` for a yes/no spelling, else the answer's :func:`text_key`.
+
+    The spellings are ``yes`` and ``true`` (-> ``yes``), ``no`` and ``false`` (-> ``no``), in any
+    case, after the :func:`text_key` rules (so ``"Yes."``, ``TRUE``, ``**No**``,
+    ``\\text{false}`` all count). Other answers ("maybe", "yes and no") keep their text key and so
+    never equal ``yes`` or ``no``.
+
+    >>> [yesno_key(a) for a in ("Yes", "yes.", "TRUE", "No", "false", "maybe")]
+    ['yes', 'yes', 'yes', 'no', 'no', 'maybe']
+    """
+    key = text_key(answer)
+    return _YESNO_WORDS.get(key, key)
+
+
+_MATH_MARK_RE = re.compile(r"[\\$^_{}=+*/<>|%−×÷·√π∞≤≥≠±]|\d[^\W\d_]|[^\W\d_]\d")
+_LETTER_RUN_RE = re.compile(r"[^\W\d_]{2,}")
+_MATH_WORDS = frozenset(
+    "pi e inf infty infinity sqrt sin cos tan cot sec csc log ln exp mod deg degree degrees cm mm km m "
+    "meter meters metre metres inch inches ft foot feet yd yard yards mile miles mph kg g mg lb lbs pound "
+    "pounds oz unit units dollar dollars cent cents percent hour hours hr hrs minute minutes min mins "
+    "second seconds sec secs day days week weeks month months year years sq square cubic".split()
+)
+
+
+def detect_kind(gold: str | None) -> AnswerKind:
+    """Guess a problem's answer kind from its gold answer (for data that does not say).
+
+    * no gold, or an empty one: ``math`` (the historical default);
+    * a yes/no spelling (:func:`yesno_key`: yes, no, true, false, any case and surrounding
+      punctuation): ``yesno``;
+    * a LaTeX text wrapper with no math inside is read unwrapped (``\\text{Evelyn}`` is a word);
+    * anything with a LaTeX or math mark (a backslash, ``$ ^ _ { } = + * / < > | %``, math
+      symbols such as ``π √ ≤``), or a digit touching a letter (``2x``, ``10cm``): ``math``;
+    * a word or phrase — at least one run of two or more letters — whose words are not all units
+      or math names (``5 cm``, ``2 pi``, ``infinity`` stay math): ``text``. ``ojay``,
+      ``New York``, ``Apollo 11`` are text;
+    * everything else (numbers, single letters such as a variable ``x`` or an option ``C``,
+      tuples and intervals of numbers): ``math``.
+
+    Multiple-choice letters are never guessed from the gold alone (``C`` stays math): choice
+    comes from the benchmark (GPQA) or an explicit kind. Integers stay ``math`` (equivalent for
+    voting and grading). A bare product of variables such as ``xy`` reads as text: give the kind
+    explicitly for such data.
+
+    >>> [str(detect_kind(g)) for g in ("ojay", "New York", "yes", "42", r"\\frac{1}{2}", "x", None)]
+    ['text', 'text', 'yesno', 'math', 'math', 'math', 'math']
+    """
+    if gold is None:
+        return AnswerKind.MATH
+    s = unicodedata.normalize("NFKC", str(gold)).strip()
+    unwrapped = _TEXT_MACRO_RE.sub(r"\1", s).strip().strip("$").strip()
+    if unwrapped != s and not _MATH_MARK_RE.search(unwrapped):
+        s = unwrapped  # \text{Evelyn} is the word Evelyn
+    if not s:
+        return AnswerKind.MATH
+    if yesno_key(s) in ("yes", "no") and text_key(s) in _YESNO_WORDS:
+        return AnswerKind.YESNO
+    if _MATH_MARK_RE.search(s):
+        return AnswerKind.MATH
+    words = [w.casefold() for w in _LETTER_RUN_RE.findall(s)]
+    if words and not all(w in _MATH_WORDS for w in words):
+        return AnswerKind.TEXT
+    return AnswerKind.MATH
 
 
 _UNIT_WORDS = re.compile(
@@ -150,12 +386,18 @@ def canonical_key(answer: str | None, kind: AnswerKind | str = AnswerKind.MATH) 
     '10000'
     >>> canonical_key(r"\\text{(B)}", "choice")
     'B'
+    >>> canonical_key("The Eiffel Tower", "text"), canonical_key("TRUE.", "yesno")
+    ('eiffel tower', 'yes')
     """
     if answer is None:
         return ""
-    kind = AnswerKind(kind)
+    kind = parse_kind(kind)
     if kind is AnswerKind.CHOICE:
         return _choice_letter(answer) or answer.strip().upper()
+    if kind is AnswerKind.TEXT:
+        return text_key(answer)
+    if kind is AnswerKind.YESNO:
+        return yesno_key(answer)
     s = answer.strip()
     s = s.strip("$").strip()
     if s.startswith("\\(") and s.endswith("\\)"):
@@ -209,6 +451,8 @@ def _parsed(key: str) -> tuple[Any, ...]:
 
 @functools.lru_cache(maxsize=262144)
 def _keys_equal(gold_key: str, pred_key: str, kind: AnswerKind) -> bool:
+    if kind is AnswerKind.TEXT or kind is AnswerKind.YESNO:
+        return gold_key != "" and gold_key == pred_key  # equal keys are the only equivalence: never math-verify
     if gold_key == pred_key:
         return True
     if not gold_key or not pred_key:
@@ -242,10 +486,12 @@ def answers_equal(gold: str | None, pred: str | None, kind: AnswerKind | str = A
     True
     >>> answers_equal("3", None)
     False
+    >>> answers_equal("ojay", "yajo", "text"), answers_equal("Eiffel Tower", "the eiffel tower.", "text")
+    (False, True)
     """
     if gold is None or pred is None:
         return False
-    kind = AnswerKind(kind)
+    kind = parse_kind(kind)
     return _keys_equal(canonical_key(gold, kind), canonical_key(pred, kind), kind)
 
 
@@ -258,8 +504,10 @@ def group_answers(answers: Sequence[str | None], kind: AnswerKind | str = Answer
 
     >>> group_answers(["1/2", "0.5", "3", None, r"\\frac12"])
     [0, 0, 1, -1, 0]
+    >>> group_answers(["The Eiffel Tower", "eiffel tower.", "Louvre"], "text")
+    [0, 0, 1]
     """
-    kind = AnswerKind(kind)
+    kind = parse_kind(kind)
     reps: list[str] = []
     key_group: dict[str, int] = {}
     out: list[int] = []

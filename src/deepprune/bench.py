@@ -1,5 +1,9 @@
 """Replay strategies over trace datasets: accuracy and generated tokens, mean ± spread over
 seeded orderings, with cons@K as the reference every reduction is measured against.
+
+Built on the replay engine (:mod:`deepprune.engine`): :func:`~deepprune.engine.replay.replay_orderings`
+per strategy and dataset, :func:`~deepprune.engine.replay.aggregate` for the row
+(:class:`~deepprune.core.records.BenchRow`, re-exported here).
 """
 
 from __future__ import annotations
@@ -8,61 +12,16 @@ import asyncio
 import logging
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
-from deepprune.errors import ConfigError, DataError, StrategyError
-from deepprune.runner import run
-from deepprune.sources.replay import ReplaySource
+from deepprune.core.records import LEADERBOARD_BUDGET, BenchRow
+from deepprune.engine.replay import aggregate, not_applicable_row, replay_orderings
+from deepprune.errors import ConfigError, DataError, NotApplicable
 from deepprune.strategies.registry import StrategySpec, build
 from deepprune.types import ProblemResult, TraceSet
 
-__all__ = ["LEADERBOARD_BUDGET", "BenchRow", "bench", "check_traceset"]
+__all__ = ["LEADERBOARD_BUDGET", "BenchRow", "bench", "bench_async", "check_traceset"]
 
 log = logging.getLogger(__name__)
-
-LEADERBOARD_BUDGET = 512
-"""The published leaderboard's K (cons@512): leaderboard-unit tokens are scaled to it."""
-
-
-@dataclass(frozen=True)
-class BenchRow:
-    """One strategy on one dataset, aggregated over orderings. JSON-ready via :meth:`to_dict`."""
-
-    dataset: str
-    strategy: str
-    accuracy: float
-    """Mean over orderings of the fraction of problems answered correctly (0..1)."""
-    accuracy_std: float
-    tokens: float
-    """Mean over orderings of total generated tokens (all problems)."""
-    tokens_std: float
-    tokens_per_problem: float
-    reduction: float | None
-    """1 - tokens / cons tokens on the same dataset (None when cons was not run)."""
-    problems: int
-    traces_per_problem: float
-    """K: traces available per problem (mean)."""
-    orderings: int
-    judge_calls: float
-    """Mean over orderings of total judge calls."""
-    judge_tokens: float
-    traces_finished: float
-    traces_stopped: float
-    leaderboard_tokens_1e8: float
-    """Tokens in the published leaderboard's unit: scaled to K = 512 traces, in 1e8."""
-    model: str | None = None
-    token_count: str | None = None
-    params: dict[str, str] = field(default_factory=dict)
-    errors: int = 0
-    """Problems that failed (with raise_on_error=False)."""
-    not_applicable: str | None = None
-    """Why the strategy cannot run on this dataset (e.g. DeepConf without confidences); the
-    row's figures are then nan / 0 and tables show "n/a"."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def check_traceset(ts: TraceSet, *, on_error: str = "raise", skipped: list[str] | None = None) -> TraceSet:
     """Reject (or, with ``on_error="skip"``, drop and record) problems without traces."""
@@ -76,10 +35,6 @@ def check_traceset(ts: TraceSet, *, on_error: str = "raise", skipped: list[str] 
         skipped.extend(msgs)
     keep = tuple(p for p in ts.problems if ts.traces_of(p.id))
     return TraceSet(keep, {p.id: ts.traces_of(p.id) for p in keep}, ts.header, ts.name)
-
-
-def _sd(xs: Sequence[float]) -> float:
-    return statistics.pstdev(xs) if len(xs) > 1 else 0.0
 
 
 def bench(
@@ -98,7 +53,27 @@ def bench(
     Ordering r uses ``ordering_seed = seed + r``. ``budget`` caps K (default: every recorded
     trace). ``progress(n)`` is called after each problem; ``per_problem(dataset, strategy,
     ordering, result)`` receives every problem result as it completes.
+
+    A strategy that raises :class:`~deepprune.errors.NotApplicable` gets an n/a row; any other
+    error propagates (``raise_on_error=False``: the problem is counted in the row's ``errors``).
+    ``asyncio.run`` of :func:`bench_async` (one event loop for everything).
     """
+    return asyncio.run(bench_async(datasets, strategies, orderings=orderings, seed=seed, budget=budget,
+                                   raise_on_error=raise_on_error, progress=progress, per_problem=per_problem))
+
+
+async def bench_async(
+    datasets: Sequence[TraceSet],
+    strategies: Sequence[StrategySpec | str],
+    *,
+    orderings: int = 1,
+    seed: int = 0,
+    budget: int | None = None,
+    raise_on_error: bool = True,
+    progress: Callable[[int], None] | None = None,
+    per_problem: Callable[[str, str, int, ProblemResult], None] | None = None,
+) -> list[BenchRow]:
+    """:func:`bench` inside a running event loop."""
     if budget is not None and budget < 1:
         raise ConfigError("budget", budget, "at least 1 trace per problem (None: every recorded trace)")
     if orderings < 1:
@@ -106,79 +81,33 @@ def bench(
     specs = [StrategySpec.parse(s) if isinstance(s, str) else s for s in strategies]
     rows: list[BenchRow] = []
     for ts in datasets:
-        problems = list(ts.problems)
-        k_mean = statistics.fmean(len(ts.traces_of(p.id)) for p in problems) if problems else 0.0
-        per_spec: dict[str, tuple[list[float], list[float], list[list[ProblemResult]]]] = {}
-        not_applicable: dict[str, str] = {}
+        runs: dict[str, list[list[ProblemResult]] | str] = {}
         for spec in specs:
             factory = build(spec)
-            accs: list[float] = []
-            toks: list[float] = []
-            runs: list[list[ProblemResult]] = []
-            for r in range(orderings):
-                source = ReplaySource(ts, ordering_seed=seed + r)
-                k = budget or max((len(ts.traces_of(p.id)) for p in problems), default=0)
 
-                def done(res: ProblemResult, _label: str = spec.label, _r: int = r, _ds: str = ts.name) -> None:
-                    if progress is not None:
-                        progress(1)
-                    if per_problem is not None:
-                        per_problem(_ds, _label, _r, res)
+            def done(r: int, res: ProblemResult, _label: str = spec.label, _ds: str = ts.name) -> None:
+                if progress is not None:
+                    progress(1)
+                if per_problem is not None:
+                    per_problem(_ds, _label, r, res)
 
-                try:
-                    results = asyncio.run(run(factory, source, problems, budget=k, seed=seed + r,
-                                              raise_on_error=raise_on_error, on_result=done))
-                except StrategyError as exc:
-                    # the strategy cannot run on this data at all (e.g. no confidences): one n/a row
-                    log.warning("%s on %s: n/a (%s)", spec.label, ts.name, exc)
-                    not_applicable[spec.label] = str(exc)
-                    break
-                graded = [x.correct for x in results if x.correct is not None]
-                accs.append(sum(graded) / len(graded) if graded else float("nan"))
-                toks.append(float(sum(x.tokens for x in results)))
-                runs.append(results)
-            per_spec[spec.label] = (accs, toks, runs)
-        cons_tokens = next((statistics.fmean(per_spec[s.label][1]) for s in specs
-                            if s.name == "cons" and s.label not in not_applicable), None)
+            try:
+                runs[spec.label] = await replay_orderings(ts, factory, orderings=orderings, seed=seed, budget=budget,
+                                                          raise_on_error=raise_on_error, on_result=done)
+            except NotApplicable as exc:
+                # the strategy cannot run on this data at all (e.g. no confidences): one n/a row;
+                # any other error (a ProtocolError is a strategy bug) is a failure, not n/a
+                log.warning("%s on %s: n/a (%s)", spec.label, ts.name, exc)
+                runs[spec.label] = str(exc)
+        cons_runs = [runs[s.label] for s in specs if s.name == "cons"]
+        cons = next((r for r in cons_runs if not isinstance(r, str)), None)
+        cons_tokens = statistics.fmean(float(sum(x.tokens for x in rs)) for rs in cons) if cons else None
         for spec in specs:
-            if spec.label in not_applicable:
-                rows.append(BenchRow(
-                    dataset=ts.name, strategy=spec.label, accuracy=float("nan"), accuracy_std=0.0,
-                    tokens=float("nan"), tokens_std=0.0, tokens_per_problem=float("nan"), reduction=None,
-                    problems=len(problems), traces_per_problem=k_mean, orderings=orderings,
-                    judge_calls=0.0, judge_tokens=0.0, traces_finished=0.0, traces_stopped=0.0,
-                    leaderboard_tokens_1e8=float("nan"), model=ts.header.get("model"),
-                    token_count=ts.header.get("token_count"), params=dict(spec.params),
-                    not_applicable=not_applicable[spec.label]))
-                continue
-            accs, toks, runs = per_spec[spec.label]
-            mean_tokens = statistics.fmean(toks)
-            n = len(problems)
-            flat = [x for rs in runs for x in rs]
-
-            def mean_of(attr: str, _flat: list[ProblemResult] = flat) -> float:
-                return float(sum(getattr(x, attr) for x in _flat)) / max(1, orderings)
-
-            rows.append(BenchRow(
-                dataset=ts.name,
-                strategy=spec.label,
-                accuracy=statistics.fmean(accs),
-                accuracy_std=_sd(accs),
-                tokens=mean_tokens,
-                tokens_std=_sd(toks),
-                tokens_per_problem=mean_tokens / n if n else 0.0,
-                reduction=(1 - mean_tokens / cons_tokens) if cons_tokens else None,
-                problems=n,
-                traces_per_problem=k_mean,
-                orderings=orderings,
-                judge_calls=mean_of("judge_calls"),
-                judge_tokens=mean_of("judge_tokens"),
-                traces_finished=mean_of("traces_finished"),
-                traces_stopped=mean_of("traces_stopped"),
-                leaderboard_tokens_1e8=(mean_tokens * LEADERBOARD_BUDGET / k_mean / 1e8) if k_mean else 0.0,
-                model=ts.header.get("model"),
-                token_count=ts.header.get("token_count"),
-                params=dict(spec.params),
-                errors=sum(1 for x in flat if "error" in x.info) // max(1, orderings),
-            ))
+            got = runs[spec.label]
+            if isinstance(got, str):
+                rows.append(not_applicable_row(ts, strategy=spec.label, reason=got, orderings=orderings,
+                                               params=dict(spec.params)))
+            else:
+                rows.append(aggregate(got, traceset=ts, strategy=spec.label, params=dict(spec.params),
+                                      cons_tokens=cons_tokens))
     return rows

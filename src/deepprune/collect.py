@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,10 +32,12 @@ import numpy as np
 from tqdm import tqdm
 
 from deepprune.answers import extract_answer
+from deepprune.core.seeds import trace_seed
 from deepprune.errors import ClientError, ConfigError, DataError
 from deepprune.formats.benchmarks import load_problems
 from deepprune.formats.tracefile import TraceWriter
-from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
+from deepprune.sources.accumulate import StreamAccumulator
+from deepprune.sources.openai_client import EndpointConfig, StreamClient, TokenChunk
 from deepprune.types import FinishReason, Problem, Trace
 
 __all__ = [
@@ -52,15 +53,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CHECKED_HEADER_KEYS = ("model", "sampling", "system_prompt", "endpoint")
-
-
-def trace_seed(seed: int, problem_id: str, index: int) -> int:
-    """The sampling seed of trace ``index`` of ``problem_id`` (stable across runs and machines).
-
-    >>> trace_seed(0, "gsm8k-1", 3) == trace_seed(0, "gsm8k-1", 3)
-    True
-    """
-    return zlib.crc32(f"{seed}|{problem_id}|{index}".encode()) & 0x7FFFFFFF
 
 
 def default_rounds(n: int, step: int = 8) -> tuple[int, ...]:
@@ -154,35 +146,23 @@ def _check_resume(out: Path, existing: Mapping[str, Any], header: Mapping[str, A
 
 async def _sample(client: StreamClient, problem: Problem, index: int, seed: int,
                   on_tokens: Any) -> Trace:
-    texts: list[str] = []
-    tokens: list[str] = []
-    logprobs: list[float] = []
-    confs: list[float] = []
-    have_lp = True
-    end: StreamEnd | None = None
+    acc = StreamAccumulator()  # the token-counting rule shared with live runs
+    ended = False
     async for item in client.stream(problem.question, seed=seed):
         if isinstance(item, TokenChunk):
-            texts.append(item.text)
-            tokens.extend(item.tokens)
-            if item.logprobs is not None and item.confs is not None:
-                logprobs.extend(item.logprobs)
-                confs.extend(item.confs)
-            else:
-                have_lp = False
+            acc.add(item)
             on_tokens(item.n)
         else:
-            end = item
-    assert end is not None
-    text = "".join(texts)
-    n_tokens = len(tokens)
-    exact = have_lp and n_tokens > 0
-    if not exact and end.completion_tokens is not None:
-        n_tokens = end.completion_tokens
-    return Trace(problem.id, index, text, n_tokens, extract_answer(text, problem.kind),
-                 end.finish_reason or FinishReason.UNKNOWN, seed,
-                 tuple(tokens) if exact else None,
-                 tuple(logprobs) if exact else None,
-                 tuple(confs) if exact else None)
+            acc.end(item)
+            ended = True
+    assert ended
+    text = acc.text
+    exact = acc.has_token_data
+    return Trace(problem.id, index, text, acc.n_tokens, extract_answer(text, problem.kind),
+                 acc.finish_reason or FinishReason.UNKNOWN, seed,
+                 tuple(acc.tokens) if exact else None,
+                 tuple(acc.logprobs) if exact else None,
+                 tuple(acc.confs) if exact else None)
 
 
 async def collect(config: EndpointConfig, problems: Sequence[Problem], out: str | Path, *, n: int,

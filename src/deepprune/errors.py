@@ -6,7 +6,9 @@ The tree::
     ├── ConfigError            a bad parameter (names the field and the value)
     ├── DataError              bad input data (names the file, line and field)
     │   └── FormatError        an unknown or unsupported file format / version
-    ├── StrategyError          a strategy cannot run on the given data (e.g. no logprobs)
+    ├── StrategyError          a strategy could not produce a result
+    │   ├── NotApplicable      it cannot run on this data (no confidences, live oracle): an n/a row
+    │   └── ProtocolError      it broke the strategy protocol (a bug): a failure, never n/a
     ├── ClientError            talking to an inference server failed
     │   ├── ServerError        the server answered with an error status
     │   ├── RequestTimeout     no byte / no token within the configured time
@@ -64,7 +66,18 @@ class FormatError(DataError):
 
 
 class StrategyError(DeepPruneError):
-    """A strategy cannot run on this data or configuration."""
+    """A strategy could not produce a result (base of :class:`NotApplicable` and
+    :class:`ProtocolError`; catch those two to tell "n/a" from "bug")."""
+
+
+class NotApplicable(StrategyError):
+    """The strategy cannot run on this data: DeepConf without token confidences, the oracle or the
+    noisy-oracle judge on a live source. ``bench`` reports an n/a row with this message."""
+
+
+class ProtocolError(StrategyError):
+    """A strategy or source broke the protocol (stopped a trace it never launched, launched one
+    twice, ...): a bug, reported as a failure, never as "not applicable"."""
 
 
 class ClientError(DeepPruneError):

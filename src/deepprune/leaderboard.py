@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from deepprune.bench import LEADERBOARD_BUDGET
+from deepprune.core.records import LEADERBOARD_BUDGET, read_row
 from deepprune.datasets import DEFAULT_DATASET, shipped
 from deepprune.errors import DataError, FormatError
 
@@ -69,7 +69,9 @@ UNKNOWN_MODEL = "unknown model"
 
 @dataclass(frozen=True)
 class Result:
-    """One row of ``deepprune bench --json`` output (one strategy on one dataset).
+    """One row of ``deepprune bench --json`` output (one strategy on one dataset), as the
+    leaderboard sees it: validated by :func:`deepprune.core.records.read_row`, the same rules as
+    :meth:`deepprune.core.records.BenchRow.from_dict`.
 
     Only ``dataset``, ``strategy``, ``accuracy`` and ``tokens`` are required; the rest default
     to "unknown" so that results from older or hand-written files still load.
@@ -113,92 +115,18 @@ class Result:
         return f"{self.source}[{self.index}]"
 
 
-def _num(rec: Mapping[str, Any], key: str, path: str, i: int, *, required: bool = False,
-         integer: bool = False, low: float | None = None, positive: bool = False) -> Any:
-    """A number field; ``low``: the least value allowed; ``positive``: must be > 0."""
-    v = _num_raw(rec, key, path, i, required=required, integer=integer)
-    if v is not None and ((low is not None and v < low) or (positive and v <= 0)):
-        need = "> 0" if positive else f">= {low:g}"
-        raise DataError(f"must be {need}, got {v!r}", path=path, field=f"[{i}].{key}")
-    return v
-
-
-def _num_raw(rec: Mapping[str, Any], key: str, path: str, i: int, *, required: bool = False,
-             integer: bool = False) -> Any:
-    v = rec.get(key)
-    if v is None:
-        if required:
-            raise DataError("missing required field (is this `deepprune bench --json` output?)",
-                            path=path, field=f"[{i}].{key}")
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise DataError(f"expected a number, got {type(v).__name__} {v!r}", path=path, field=f"[{i}].{key}")
-    if integer:
-        if isinstance(v, float) and not v.is_integer():
-            raise DataError(f"expected a whole number, got {v!r}", path=path, field=f"[{i}].{key}")
-        return int(v)
-    f = float(v)
-    if math.isnan(f):
-        return None
-    if math.isinf(f):
-        raise DataError(f"expected a finite number, got {v!r}", path=path, field=f"[{i}].{key}")
-    return f
-
-
-def _str(rec: Mapping[str, Any], key: str, path: str, i: int, *, required: bool = False) -> str | None:
-    v = rec.get(key)
-    if v is None or (isinstance(v, str) and not v.strip()):
-        if required:
-            raise DataError("missing required field (is this `deepprune bench --json` output?)",
-                            path=path, field=f"[{i}].{key}")
-        return None
-    if not isinstance(v, str):
-        raise DataError(f"expected a string, got {type(v).__name__} {v!r}", path=path, field=f"[{i}].{key}")
-    return v
-
-
 def _result(rec: object, path: str, i: int) -> Result:
-    if not isinstance(rec, Mapping):
-        raise DataError(f"expected a JSON object per row, got {type(rec).__name__}", path=path, field=f"[{i}]")
-    acc = _num(rec, "accuracy", path, i)
-    if "accuracy" not in rec:
-        raise DataError("missing required field (is this `deepprune bench --json` output?)",
-                        path=path, field=f"[{i}].accuracy")
-    if acc is not None and not 0.0 <= acc <= 1.0:
-        raise DataError(f"accuracy must be a fraction in [0, 1], got {acc!r}", path=path, field=f"[{i}].accuracy")
-    tokens = _num(rec, "tokens", path, i, required=True)
-    if tokens is None or tokens < 0:
-        raise DataError(f"tokens must be a non-negative number, got {rec.get('tokens')!r}", path=path,
-                        field=f"[{i}].tokens")
-    params_raw = rec.get("params") or {}
-    if not isinstance(params_raw, Mapping):
-        raise DataError(f"expected an object, got {type(params_raw).__name__}", path=path, field=f"[{i}].params")
-    k = _num(rec, "traces_per_problem", path, i, positive=True)
-    lb = _num(rec, "leaderboard_tokens_1e8", path, i, low=0)
+    v = read_row(rec, path=path, index=i)  # validates every field; DataError names file and field
+    k, lb = v["traces_per_problem"], v["leaderboard_tokens_1e8"]
     if lb is None and k:
-        lb = tokens * LEADERBOARD_BUDGET / k / 1e8
+        lb = v["tokens"] * LEADERBOARD_BUDGET / k / 1e8
     return Result(
-        dataset=str(_str(rec, "dataset", path, i, required=True)),
-        strategy=str(_str(rec, "strategy", path, i, required=True)),
-        accuracy=acc,
-        tokens=tokens,
-        leaderboard_tokens_1e8=lb,
-        accuracy_std=_num(rec, "accuracy_std", path, i, low=0),
-        tokens_std=_num(rec, "tokens_std", path, i, low=0),
-        tokens_per_problem=_num(rec, "tokens_per_problem", path, i, low=0),
-        reduction=_num(rec, "reduction", path, i),
-        problems=_num(rec, "problems", path, i, integer=True, positive=True),
-        traces_per_problem=k,
-        orderings=_num(rec, "orderings", path, i, integer=True, positive=True),
-        judge_calls=_num(rec, "judge_calls", path, i, low=0),
-        judge_tokens=_num(rec, "judge_tokens", path, i, low=0),
-        model=_str(rec, "model", path, i),
-        token_count=_str(rec, "token_count", path, i),
-        params=tuple((str(a), str(b)) for a, b in params_raw.items()),
-        errors=_num(rec, "errors", path, i, integer=True, low=0),
-        command=_str(rec, "command", path, i),
-        source=path,
-        index=i,
+        dataset=v["dataset"], strategy=v["strategy"], accuracy=v["accuracy"], tokens=v["tokens"],
+        leaderboard_tokens_1e8=lb, accuracy_std=v["accuracy_std"], tokens_std=v["tokens_std"],
+        tokens_per_problem=v["tokens_per_problem"], reduction=v["reduction"], problems=v["problems"],
+        traces_per_problem=k, orderings=v["orderings"], judge_calls=v["judge_calls"],
+        judge_tokens=v["judge_tokens"], model=v["model"], token_count=v["token_count"],
+        params=tuple(v["params"].items()), errors=v["errors"], command=v["command"], source=path, index=i,
     )
 
 

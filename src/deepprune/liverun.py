@@ -2,7 +2,7 @@
 
 :func:`run_live` runs a strategy on each problem through any
 :class:`~deepprune.sources.base.TraceSource` (normally a ``LiveSource`` on an OpenAI-compatible
-server; a ``ReplaySource`` works the same) with :func:`deepprune.runner.run_problem`, and, with
+server; a ``ReplaySource`` works the same) with :func:`deepprune.engine.runner.run_problem`, and, with
 ``compare="cons"``, runs cons@K on the same problem, the same server and the same seed right
 after it, so both spend tokens on the same traces when the server samples by seed.
 
@@ -20,22 +20,21 @@ succeeded is kept) and appends the new row, which replaces the failed one.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from deepprune.core.protocol import StrategyFactory
+from deepprune.engine.runner import run_problem
+from deepprune.engine.tasks import run_each
 from deepprune.errors import ClientError, ConfigError, DataError, FormatError
 from deepprune.formats.appendlog import prepare_append
 from deepprune.formats.tracefile import iter_json_lines
-from deepprune.runner import run_problem
-from deepprune.sources.base import ProblemSession, TraceSource
-from deepprune.strategies.base import Event, StrategyFactory, TraceFailed
+from deepprune.sources.base import TraceSource
 from deepprune.strategies.registry import StrategySpec, build
 from deepprune.types import Problem, ProblemResult
 
@@ -88,13 +87,12 @@ class Outcome:
     not a wrong answer): not graded (``correct`` is None) and run again on resume."""
 
     @classmethod
-    def of(cls, r: ProblemResult, failures: Sequence[str] = ()) -> Outcome:
-        distinct = list(dict.fromkeys(failures))
-        error = "; ".join(distinct[:3]) if distinct else r.info.get("error")
-        n_failed = int(r.info.get("traces_failed", 0))
-        failed = n_failed > 0 and r.answer is None
+    def of(cls, r: ProblemResult) -> Outcome:
+        """The JSON view of a :class:`~deepprune.types.ProblemResult` (its typed failure fields)."""
+        error = "; ".join(r.failures[:3]) if r.failures else r.error
+        failed = r.traces_failed > 0 and r.answer is None
         return cls(r.answer, None if failed else r.correct, r.tokens, r.traces_launched, r.traces_finished,
-                   r.traces_stopped, n_failed, round(r.wall_s, 4), r.judge_calls, error, failed)
+                   r.traces_stopped, r.traces_failed, round(r.wall_s, 4), r.judge_calls, error, failed)
 
 
 @dataclass(frozen=True)
@@ -244,37 +242,6 @@ class ResultsFile:
         self.close()
 
 
-class _FailureLog:
-    """A TraceSource wrapper that remembers why traces failed (TraceFailed messages) per problem."""
-
-    def __init__(self, source: TraceSource) -> None:
-        self.source = source
-        self.failures: dict[str, list[str]] = {}
-
-    @asynccontextmanager
-    async def session(self, problem: Problem, *, seed: int = 0) -> AsyncIterator[ProblemSession]:
-        failures = self.failures.setdefault(problem.id, [])
-        async with self.source.session(problem, seed=seed) as sess:
-            yield _RecordingSession(sess, failures)
-
-
-class _RecordingSession:
-    def __init__(self, inner: ProblemSession, failures: list[str]) -> None:
-        self._inner = inner
-        self._failures = failures
-        self.capacity = inner.capacity
-        self.has_confidence = inner.has_confidence
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def next_event(self) -> Event | None:
-        ev = await self._inner.next_event()
-        if isinstance(ev, TraceFailed):
-            self._failures.append(ev.error)
-        return ev
-
-
 async def run_live(
     problems: Sequence[Problem],
     source: TraceSource,
@@ -290,7 +257,9 @@ async def run_live(
     problems there (see the module docstring) are, keeping a stored outcome that did not fail. Each
     finished problem is appended to ``results`` and passed to ``on_row`` at once, so an
     interrupted run loses only the problems in flight. ``concurrency`` problems run at a time
-    (each with its own K streams); errors propagate (after the completed problems are saved).
+    (each with its own K streams; :func:`deepprune.engine.tasks.run_each`); an error propagates
+    after the completed problems are saved, and cancels the problems still in flight (their
+    streams are closed).
 
     A problem on which **every** launched trace failed (server down, a server without logprobs
     for a strategy that needs them, ...) stops the run with a :class:`ClientError` carrying the
@@ -298,10 +267,8 @@ async def run_live(
     some traces failed are recorded with ``traces_failed`` and ``error``, as failed problems when
     the failures left no answer.
     """
-    logged = _FailureLog(source)
     factory = build(settings.strategy)
     base_factory = build(settings.compare) if settings.compare else None
-    sem = asyncio.Semaphore(max(1, concurrency))
     done = results.done if results is not None else {}
     retry = dict(results.failed) if results is not None else {}
 
@@ -309,44 +276,39 @@ async def run_live(
         if p.id in done:
             return done[p.id]
         before = retry.get(p.id)
-        async with sem:
-            if before is not None and not before.result.failed:
-                r = before.result  # kept: only the baseline failed last time
+        if before is not None and not before.result.failed:
+            r = before.result  # kept: only the baseline failed last time
+        else:
+            if before is not None:
+                log.info("%s: failed last time (%s); running it again", p.id, before.result.error)
+            t0 = time.perf_counter()
+            r = await _checked(factory, source, p, settings)
+            log.info("%s: %s answered %r with %d tokens in %.1f s", p.id, settings.strategy, r.answer,
+                     r.tokens, time.perf_counter() - t0)
+        base = None
+        if base_factory is not None:
+            kept = before.baseline_result if before is not None else None
+            if kept is not None and not kept.failed:
+                base = kept
             else:
-                if before is not None:
-                    log.info("%s: failed last time (%s); running it again", p.id, before.result.error)
-                t0 = time.perf_counter()
-                r = await _checked(factory, logged, p, settings)
-                log.info("%s: %s answered %r with %d tokens in %.1f s", p.id, settings.strategy, r.answer,
-                         r.tokens, time.perf_counter() - t0)
-            base = None
-            if base_factory is not None:
-                kept = before.baseline_result if before is not None else None
-                if kept is not None and not kept.failed:
-                    base = kept
-                else:
-                    base = await _checked(base_factory, logged, p, settings)
-            row = LiveRow(p.id, p.gold, settings.strategy, r, settings.compare, base)
+                base = await _checked(base_factory, source, p, settings)
+        row = LiveRow(p.id, p.gold, settings.strategy, r, settings.compare, base)
         if results is not None:
             results.add(row)
         if on_row is not None:
             on_row(row)
         return row
 
-    if concurrency <= 1:
-        return [await one(p) for p in problems]
-    return list(await asyncio.gather(*(one(p) for p in problems)))
+    return await run_each(problems, one, concurrency=concurrency)
 
 
-async def _checked(factory: StrategyFactory, source: _FailureLog, p: Problem, settings: RunSettings) -> Outcome:
-    source.failures[p.id] = []
+async def _checked(factory: StrategyFactory, source: TraceSource, p: Problem, settings: RunSettings) -> Outcome:
     r = await run_problem(factory, source, p, budget=settings.budget, seed=settings.seed)
-    failures = source.failures.pop(p.id, [])
-    failed = int(r.info.get("traces_failed", 0))
+    failed = r.traces_failed
     if r.traces_launched and failed == r.traces_launched:
-        msg = failures[0] if failures else "no reason given"
+        msg = r.failures[0] if r.failures else "no reason given"
         raise ClientError(f"problem {p.id}: all {failed} traces failed; the first: {msg}")
-    return Outcome.of(r, failures)
+    return Outcome.of(r)
 
 
 def load_problems_any(name_or_path: str | Path, *, limit: int | None = None) -> list[Problem]:

@@ -131,6 +131,37 @@ def _run_logged(cmd: list[str], logfile: Path, cwd: Path | None = None, env: dic
         )
 
 
+def _download_sdist_from_pypi(project: str, version: str, dest: Path, *,
+                              index: str = "https://pypi.org/simple") -> Path:
+    """Fetch a project's sdist from the package index's JSON simple API (PEP 691) and check its
+    sha256.
+
+    ``pip download --no-binary :all:`` also builds the sdist's build dependencies from source to
+    read its metadata (about 10 minutes on 2 cores here); the file itself is all we need.
+    """
+    import hashlib
+
+    name = f"{project.replace('-', '_')}-{version}.tar.gz"
+    listing = httpx.get(f"{index}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+                        timeout=30.0, follow_redirects=True)
+    listing.raise_for_status()
+    (entry,) = [f for f in listing.json()["files"] if f["filename"] == name]
+    out = dest / name
+    part = out.with_name(out.name + ".part")
+    digest = hashlib.sha256()
+    with httpx.stream("GET", str(entry["url"]), timeout=60.0, follow_redirects=True) as resp:
+        resp.raise_for_status()
+        with open(part, "wb") as fh:
+            for chunk in resp.iter_bytes(1 << 20):
+                digest.update(chunk)
+                fh.write(chunk)
+    if digest.hexdigest() != entry["hashes"]["sha256"]:
+        part.unlink(missing_ok=True)
+        raise ValueError(f"sha256 mismatch for {name}")
+    part.replace(out)
+    return out
+
+
 def build_server(cache: Path | None = None) -> Path:
     """Download the llama-cpp-python sdist and build ``llama-server`` from its vendored llama.cpp.
 
@@ -150,9 +181,14 @@ def build_server(cache: Path | None = None) -> Path:
         sdists = sorted(sdist_dir.glob(f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"))
         if not sdists:
             log.warning("downloading the llama-cpp-python %s sdist (~77 MB)", LLAMA_CPP_PYTHON_VERSION)
-            _run_logged([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                         f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
-                         "-d", str(sdist_dir)], logfile)
+            try:
+                _download_sdist_from_pypi("llama-cpp-python", LLAMA_CPP_PYTHON_VERSION, sdist_dir)
+            except (httpx.HTTPError, OSError, KeyError, ValueError) as exc:
+                # a mirror-only setup: let pip find it (slower: it builds the build dependencies too)
+                log.warning("direct PyPI download failed (%s); trying pip download", exc)
+                _run_logged([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                             f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
+                             "-d", str(sdist_dir)], logfile)
             sdists = sorted(sdist_dir.glob(f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"))
             if not sdists:
                 raise LocalServerError(f"pip download left no sdist in {sdist_dir}; see {logfile}")

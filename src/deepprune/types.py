@@ -17,6 +17,13 @@ class AnswerKind(enum.StrEnum):
     """An integer (AIME, GSM8K); compared numerically, math-verify as fallback."""
     CHOICE = "choice"
     """A multiple-choice letter A-Z; compared by letter equality."""
+    TEXT = "text"
+    """A free-text answer (a word, a name, a short phrase); compared by normalised exact match
+    (case, surrounding whitespace and punctuation, a leading article, whitespace runs; the rules
+    are in :func:`deepprune.answers.text_key`). Never goes through math-verify."""
+    YESNO = "yesno"
+    """A yes/no answer; the spellings yes/no/true/false (any case, surrounding punctuation)
+    map to a canonical ``yes`` / ``no``; anything else is compared as :attr:`TEXT`."""
 
 
 class FinishReason(enum.StrEnum):
@@ -137,3 +144,17 @@ class ProblemResult:
     """Input tokens (approximate words) read by the judge, reported apart from generation."""
     wall_s: float = 0.0
     info: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """The strategy's own diagnostics (``Decision.info``). For older readers it also repeats
+    ``traces_failed`` (when > 0) and ``error`` (when set); read the typed fields below instead."""
+    traces_failed: int = 0
+    """Traces that broke off (live: server errors, broken streams); charged, without an answer."""
+    failures: tuple[str, ...] = ()
+    """Why traces failed: the distinct ``TraceFailed`` messages, in order of first occurrence."""
+    error: str | None = None
+    """Why the whole problem failed (a deepprune error, with ``raise_on_error=False``), else None."""
+
+    @property
+    def failed(self) -> bool:
+        """The problem has no real answer because of a failure, not a wrong guess: the run raised
+        an error, or failed traces left the strategy without an answer. Not graded as wrong."""
+        return self.error is not None or (self.traces_failed > 0 and self.answer is None)

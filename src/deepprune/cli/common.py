@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from deepprune.answers import KINDS, parse_kind
 from deepprune.datasets import resolve
 from deepprune.errors import ConfigError, DataError
 from deepprune.formats.loaders import FORMATS, load_traces, parse_mapping
@@ -105,6 +106,10 @@ def add_trace_input_args(p: argparse.ArgumentParser) -> None:
                    help="trace file format (default: detect)")
     p.add_argument("--map", default=None, metavar="OURS=THEIRS,...",
                    help="field mapping for --format generic, e.g. problem_id=qid,text=response,gold=answer")
+    p.add_argument("--kind", default=None, metavar="KIND",
+                   help="answer kind of every problem of a --format generic (or qwen) file: "
+                        + ", ".join(KINDS) + " (default: the mapped kind field, else detected from each "
+                        "gold answer: a word or phrase is text, yes/no/true/false yesno, anything else math)")
     p.add_argument("--tokenizer", metavar="URL", default=None,
                    help="count tokens of files without counts (Qwen-style) with the real tokenizer of a "
                         "llama.cpp server at URL (POST /tokenize) instead of the approx:regex-v1 rule")
@@ -115,6 +120,8 @@ def add_trace_input_args(p: argparse.ArgumentParser) -> None:
 def load_trace_args(paths: Sequence[str], args: argparse.Namespace) -> list[TraceSet]:
     """Load every TRACES argument (a path or a shipped dataset name such as ``default``)."""
     mapping = parse_mapping(args.map) if args.map else None
+    raw_kind = getattr(args, "kind", None)
+    kind = None if raw_kind is None else parse_kind(raw_kind, "--kind")
     counter = ServerTokenizer(args.tokenizer) if getattr(args, "tokenizer", None) else None
     seen: dict[Path, str] = {}
     for raw in paths:
@@ -127,7 +134,7 @@ def load_trace_args(paths: Sequence[str], args: argparse.Namespace) -> list[Trac
     for raw in paths:
         report = ReadReport()
         ts = load_traces(resolve(raw), args.format, mapping=mapping, on_error=args.on_error, report=report,
-                         counter=counter)
+                         counter=counter, kind=kind)
         if report.skipped:
             print(f"deepprune: skipped {len(report.skipped)} bad record(s) in {raw}:", file=sys.stderr)
             for msg in report.skipped[:20]:

@@ -13,13 +13,16 @@ amc23              question, answer                      math
 gpqa_diamond       question (with options), answer A-D   choice
 =================  ===================================  ========================
 
-Any other file with ``question``/``problem`` and ``answer`` fields loads as ``math``.
+Any other file with ``question``/``problem`` and ``answer`` fields gets each problem's kind from
+its gold answer (:func:`~deepprune.answers.detect_kind`: a word or phrase is ``text``, a yes/no
+spelling ``yesno``, anything else ``math``), unless ``kind`` is given.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from deepprune.answers import detect_kind
 from deepprune.errors import DataError
 from deepprune.formats.tracefile import ReadReport, iter_json_lines
 from deepprune.types import AnswerKind, Problem
@@ -29,13 +32,19 @@ __all__ = ["load_problems"]
 MATH500_PREFIX = "Return your final response within \\boxed{}. "
 
 
-def _kind_for(stem: str) -> AnswerKind:
+_MATH_STEMS = ("math", "hmmt", "brumo", "amc")
+
+
+def _kind_for(stem: str) -> AnswerKind | None:
+    """The kind of a known benchmark file, None for others (detected per problem)."""
     s = stem.lower()
     if s.startswith("aime") or s.startswith("gsm8k"):
         return AnswerKind.INTEGER
     if s.startswith("gpqa"):
         return AnswerKind.CHOICE
-    return AnswerKind.MATH
+    if s.startswith(_MATH_STEMS):
+        return AnswerKind.MATH
+    return None
 
 
 def load_problems(path: str | Path, *, kind: AnswerKind | None = None, on_error: str = "raise",
@@ -63,7 +72,7 @@ def load_problems(path: str | Path, *, kind: AnswerKind | None = None, on_error:
     return out
 
 
-def _problem(rec: object, p: Path, lineno: int, stem: str, kind: AnswerKind) -> Problem:
+def _problem(rec: object, p: Path, lineno: int, stem: str, kind: AnswerKind | None) -> Problem:
     if not isinstance(rec, dict):
         raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=p, line=lineno)
     qkey = "problem" if "problem" in rec else "question"
@@ -87,4 +96,4 @@ def _problem(rec: object, p: Path, lineno: int, stem: str, kind: AnswerKind) -> 
             meta[key] = rec[key]
     pid = rec.get("unique_id", rec.get("id"))
     pid = f"{stem}-{lineno - 1}" if pid is None else f"{stem}-{pid}" if not str(pid).startswith(stem) else pid
-    return Problem(str(pid), question, gold, kind, source=stem, meta=meta)
+    return Problem(str(pid), question, gold, kind or detect_kind(gold), source=stem, meta=meta)

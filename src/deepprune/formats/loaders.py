@@ -8,7 +8,10 @@
   (optionally with ``question`` / ``ground_truth``), in JSON or a pickle of those. One problem
   per file.
 * ``generic`` — JSON Lines, one trace per line (or a list of texts per line), with a field
-  mapping such as ``problem_id=qid,question=prompt,gold=answer,text=response``.
+  mapping such as ``problem_id=qid,question=prompt,gold=answer,text=response``. Each problem's
+  answer kind is ``kind=`` (``--kind``) when given, else its mapped ``kind`` field, else detected
+  from its gold answer (:func:`~deepprune.answers.detect_kind`: a word or phrase is text, a yes/no
+  spelling yesno, anything else math).
 
 Token counts missing from the source are counted with the approximation of
 :mod:`deepprune.tokens` (the header's ``token_count`` says so).
@@ -25,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from deepprune.answers import extract_answer
+from deepprune.answers import KINDS, detect_kind, extract_answer, parse_kind
 from deepprune.errors import ConfigError, DataError, FormatError
 from deepprune.formats.safepickle import load_data_pickle
 from deepprune.formats.tracefile import FORMAT, ReadReport, iter_json_lines, open_text, read_traces
@@ -84,28 +87,38 @@ def load_traces(
     on_error: str = "raise",
     report: ReadReport | None = None,
     counter: TokenCounter | None = None,
+    kind: AnswerKind | str | None = None,
 ) -> TraceSet:
-    """Load a trace dataset in any supported format (see the module docstring)."""
+    """Load a trace dataset in any supported format (see the module docstring).
+
+    ``kind`` (``--kind``) sets the answer kind of every problem of a ``generic`` or ``qwen`` file
+    (default: generic detects it per problem, qwen reads math); the other formats refuse it.
+    """
     if fmt not in FORMATS:
         raise ConfigError("format", fmt, "one of " + ", ".join(FORMATS))
+    k = None if kind is None else parse_kind(kind, "--kind")
     if fmt == "auto":
         fmt = detect_format(path)
+    if k is not None and fmt not in ("generic", "qwen"):
+        raise ConfigError("--kind", str(k), f"used only with --format generic or qwen (this is a {fmt} file, "
+                          "whose problems carry their own kind)" if fmt == "v1" else
+                          f"used only with --format generic or qwen (this is a {fmt} file)")
     if fmt == "v1":
         return read_traces(path, on_error=on_error, report=report)
     if fmt == "qwen":
-        return load_qwen(path, on_error=on_error, report=report, counter=counter)
+        return load_qwen(path, kind=k or AnswerKind.MATH, on_error=on_error, report=report, counter=counter)
     if fmt == "deepconf":
         return load_deepconf(path)
     if mapping is None:
         raise ConfigError("mapping", None, "a field mapping for --format generic (e.g. text=response)")
-    return load_generic(path, mapping, on_error=on_error, report=report)
+    return load_generic(path, mapping, kind=k, on_error=on_error, report=report)
 
 
 def _header(source_format: str, path: Path, **extra: Any) -> dict[str, Any]:
     return {"format": FORMAT, "source_format": source_format, "source_path": str(path), **extra}
 
 
-def load_qwen(path: str | Path, *, kind: AnswerKind = AnswerKind.MATH, on_error: str = "raise",
+def load_qwen(path: str | Path, *, kind: AnswerKind | str = AnswerKind.MATH, on_error: str = "raise",
               report: ReadReport | None = None, counter: TokenCounter | None = None) -> TraceSet:
     """Qwen-style eval output (``question``, ``gt``, ``code[i]``, ``pred[i]``).
 
@@ -115,6 +128,7 @@ def load_qwen(path: str | Path, *, kind: AnswerKind = AnswerKind.MATH, on_error:
     default the ``approx:regex-v1`` approximation; the header's ``token_count`` says which.
     """
     p = Path(path)
+    kind = parse_kind(kind)
     problems: list[Problem] = []
     traces: dict[str, tuple[Trace, ...]] = {}
     first_line: dict[str, int] = {}
@@ -307,14 +321,20 @@ def parse_mapping(spec: str) -> dict[str, str]:
     return out
 
 
-def load_generic(path: str | Path, mapping: Mapping[str, str], *, kind: AnswerKind = AnswerKind.MATH,
+def load_generic(path: str | Path, mapping: Mapping[str, str], *, kind: AnswerKind | str | None = None,
                  on_error: str = "raise", report: ReadReport | None = None) -> TraceSet:
     """JSON Lines with a field mapping (ours -> theirs; ``text`` and ``problem_id`` required).
 
     A line's mapped ``text`` may be a string (one trace) or a list of strings (several traces;
     then ``answer`` / ``n_tokens``, if mapped, must be lists of the same length).
+
+    Answer kind of each problem: ``kind`` when given (one of math, integer, choice, text, yesno;
+    a bad name is a :class:`~deepprune.errors.ConfigError`); else the mapped ``kind`` field of its
+    first line; else :func:`~deepprune.answers.detect_kind` of its gold answer (math without one).
+    Answers are extracted with that kind.
     """
     p = Path(path)
+    kind = None if kind is None else parse_kind(kind)
     for required in ("text", "problem_id"):
         if required not in mapping:
             raise ConfigError("--map", dict(mapping), f"a mapping for {required!r}")
@@ -344,7 +364,7 @@ def _get(rec: dict[str, Any], theirs: str, p: Path, lineno: int) -> Any:
     return cur
 
 
-def _generic_record(rec: Any, mapping: Mapping[str, str], p: Path, lineno: int, kind: AnswerKind,
+def _generic_record(rec: Any, mapping: Mapping[str, str], p: Path, lineno: int, kind: AnswerKind | None,
                     problems: dict[str, Problem], traces: dict[str, list[Trace]]) -> None:
     if not isinstance(rec, dict):
         raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=p, line=lineno)
@@ -370,14 +390,18 @@ def _generic_record(rec: Any, mapping: Mapping[str, str], p: Path, lineno: int, 
     if pid not in problems:
         question = str(_get(rec, mapping["question"], p, lineno)) if "question" in mapping else ""
         gold = _get(rec, mapping["gold"], p, lineno) if "gold" in mapping else None
+        gold_s = None if gold is None else str(gold)
         k = kind
-        if "kind" in mapping:
+        if k is None and "kind" in mapping:
+            raw = _get(rec, mapping["kind"], p, lineno)
             try:
-                k = AnswerKind(_get(rec, mapping["kind"], p, lineno))
-            except ValueError as exc:
-                raise DataError("unknown answer kind (math, integer, choice)", path=p, line=lineno,
-                                field=mapping["kind"]) from exc
-        problems[pid] = Problem(pid, question, None if gold is None else str(gold), k, source=p.stem)
+                k = parse_kind(raw)
+            except ConfigError:
+                raise DataError(f"unknown answer kind {raw!r} (one of {', '.join(KINDS)})", path=p,
+                                line=lineno, field=mapping["kind"]) from None
+        if k is None:
+            k = detect_kind(gold_s)
+        problems[pid] = Problem(pid, question, gold_s, k, source=p.stem)
         traces[pid] = []
     for j, text in enumerate(text_list):
         if counts is not None:

@@ -10,6 +10,10 @@ problem defined above it)::
      "answer": "...", "finish_reason": "stop", "seed": 7,
      "tokens": [...]?, "logprobs": [...]?, "confs": [...]?}
 
+A problem's ``kind`` is one of ``math``, ``integer``, ``choice``, ``text``, ``yesno``
+(:class:`~deepprune.types.AnswerKind`); a record without one gets the kind detected from its
+gold answer (:func:`~deepprune.answers.detect_kind`: math unless the gold is a word or phrase).
+
 ``token_count`` says how ``n_tokens`` was counted: ``server`` (the server's own usage/stream
 count), ``tokenizer:<name>`` (a real tokenizer), or ``approx:<rule>`` (see
 :mod:`deepprune.tokens`). Files ending in ``.gz`` are gzip-compressed. Writers append and flush
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from deepprune.answers import detect_kind
 from deepprune.errors import DataError, FormatError
 from deepprune.formats.appendlog import prepare_append
 from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
@@ -108,9 +113,9 @@ def problem_from_record(rec: Mapping[str, Any], where: tuple[str, int] = ("<memo
         raise DataError(f"expected a string, got {type(gold).__name__}", path=where[0], line=where[1],
                         field="gold")
     try:
-        kind = AnswerKind(rec.get("kind", "math"))
+        kind = AnswerKind(rec["kind"]) if "kind" in rec else detect_kind(None if gold is None else str(gold))
     except ValueError as exc:
-        raise DataError(f"unknown answer kind {rec.get('kind')!r} (math, integer, choice)",
+        raise DataError(f"unknown answer kind {rec.get('kind')!r} ({', '.join(k.value for k in AnswerKind)})",
                         path=where[0], line=where[1], field="kind") from exc
     meta = rec.get("meta") or {}
     return Problem(str(pid), question, None if gold is None else str(gold), kind, str(rec.get("source", "")),

@@ -54,6 +54,9 @@ class Judge(ABC):
     """Base class of judges. Subclasses implement ``predict_proba``; learned ones ``fit`` too."""
 
     name: str = "judge"
+    blocking: bool = False
+    """True when ``predict_proba`` may take long (a neural model, a server): strategies using the
+    judge then run their event handling off the event loop (:attr:`Strategy.blocking`)."""
 
     def fit(self, pairs: Sequence[Pair], labels: Sequence[int] | npt.NDArray[Any]) -> Judge:
         """Learn from labelled pairs (1 = same final answer). Default: nothing to learn."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from deepprune.core.spec import take
 from deepprune.judges.base import Judge
 from deepprune.judges.lexical import LexicalJudge
 from deepprune.judges.registry import register_judge
 from deepprune.judges.simulated import ConstantJudge, NoisyOracleJudge, auroc_to_mu
-from deepprune.strategies.registry import take
 
 
 def _lexical(params: dict[str, str]) -> Judge:

@@ -9,36 +9,20 @@ does not depend on the other problems or on their order.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.errors import ConfigError
+from deepprune.judges.folds import FOLD_SEED, problem_folds
 from deepprune.judges.learned import PrefixEncoder
 from deepprune.judges.metrics import auroc
-from deepprune.judges.pairs import PairDataset, _hash_unit
+from deepprune.judges.pairs import PairDataset
 from deepprune.judges.trained import TrainedJudge, train_judge
 from deepprune.judges.training import JudgeTrainingArgs
 
-__all__ = ["CrossValResult", "cross_validate", "problem_folds"]
-
-FOLD_SEED = 7
-"""Seed of the problem -> fold hash (the one the published figures in BENCHMARKS.md used)."""
-
-
-def problem_folds(problems: Iterable[str], folds: int = 5, *, seed: int = FOLD_SEED) -> dict[str, int]:
-    """Problem key -> fold in ``range(folds)``, by a seeded hash of the key.
-
-    >>> f = problem_folds([f"d/{i}" for i in range(100)], 5)
-    >>> sorted(set(f.values()))
-    [0, 1, 2, 3, 4]
-    """
-    if folds < 2:
-        raise ConfigError("folds", folds, ">= 2")
-    return {p: min(folds - 1, int(_hash_unit(seed, p) * folds)) for p in dict.fromkeys(problems)}
-
+__all__ = ["FOLD_SEED", "CrossValResult", "cross_validate", "problem_folds"]
 
 @dataclass(frozen=True, eq=False)
 class CrossValResult:

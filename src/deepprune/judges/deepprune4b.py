@@ -49,6 +49,7 @@ class DeepPruneJudge4B(Judge):
     """The DeepPrune-Judge-4B adapter (see the module docstring)."""
 
     name = "deepprune-4b"
+    blocking = True
 
     def __init__(self, path: str | Path | None = None, *, base_url: str | None = None,
                  mode: str = "auto", model: str = "THU-KEG/DeepPrune-Judge-4B", prompt: str = JUDGE_PROMPT,
@@ -180,7 +181,7 @@ class DeepPruneJudge4B(Judge):
 
 
 def _deepprune4b(params: dict[str, str]) -> Judge:
-    from deepprune.strategies.registry import take
+    from deepprune.core.spec import take
 
     path = take(params, "path", str, "")
     base_url = take(params, "base_url", str, "")

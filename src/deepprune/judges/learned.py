@@ -10,8 +10,9 @@ environment is left alone). Each distinct prefix
 is encoded once and cached (:class:`PrefixEncoder`), so judging all pairs of K traces costs K
 encoder passes, not K^2.
 
-This module also registers, without importing torch, the judge names ``minilm`` and the loader
-of trained judge directories (``--judge runs/judge``) in :mod:`deepprune.judges.registry`.
+This module also registers, without importing torch, the judge name ``minilm`` in
+:mod:`deepprune.judges.registry` (the loader of trained judge directories, ``--judge runs/judge``,
+is registered by :mod:`deepprune.judges.trained`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy.typing as npt
 
 from deepprune.errors import ConfigError, DeepPruneError
 from deepprune.judges.base import Judge, Pair
-from deepprune.judges.registry import register_judge, register_path_loader
+from deepprune.judges.registry import register_judge
 
 __all__ = ["MINILM_PACKAGE", "MiniLMJudge", "MissingExtraError", "PrefixEncoder", "minilm_path", "require"]
 
@@ -122,6 +123,7 @@ class MiniLMJudge(Judge):
     """
 
     name = "minilm"
+    blocking = True
 
     def __init__(self, model_dir: str | Path | None = None, *, batch_size: int = 32,
                  encoder: PrefixEncoder | None = None) -> None:
@@ -158,12 +160,5 @@ def _minilm(params: dict[str, str]) -> Judge:
     return MiniLMJudge(batch_size=_take_int(params, "batch_size", 32))
 
 
-def _load_dir(path: Path, params: dict[str, str]) -> Judge:
-    from deepprune.judges.trained import load_judge
-
-    return load_judge(path)
-
-
 register_judge("minilm", _minilm, "SentenceBERT baseline: (1 + cos) / 2 of all-MiniLM-L6-v2 embeddings "
                                   "(extra [judge])")
-register_path_loader(_load_dir)

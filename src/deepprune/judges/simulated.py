@@ -1,7 +1,8 @@
 """Judges for simulation and tests: the noisy oracle and a constant judge.
 
-The **noisy-oracle judge** knows the recorded final answers (replay only, through
-``RunContext.peek_answer`` passed as :attr:`Pair.context`) and emits scores whose AUROC against
+The **noisy-oracle judge** knows the recorded final answers (replay only: it asks the strategy's
+``RunContext``, passed as :attr:`Pair.context`, for the replay's
+:class:`~deepprune.core.protocol.AnswerPeek`) and emits scores whose AUROC against
 the true labels is a chosen value. It answers "how good must a judge be for DeepPrune to pay
 off?" without training one.
 
@@ -32,7 +33,7 @@ import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
 from deepprune.answers import group_answers
-from deepprune.errors import ConfigError, StrategyError
+from deepprune.errors import ConfigError, NotApplicable
 from deepprune.judges.base import Judge, Pair
 
 __all__ = ["ConstantJudge", "NoisyOracleJudge", "auroc_to_mu"]
@@ -85,8 +86,8 @@ class NoisyOracleJudge(Judge):
         Extra seed for the noise (combined with the run's seed).
 
     Pairs must carry ``ids`` (trace ids) and ``context`` (the strategy's ``RunContext``, whose
-    ``peek_answer`` exists only in replay); otherwise a StrategyError says this judge cannot run
-    live.
+    ``answer_peek`` exists only in replay); otherwise :class:`~deepprune.errors.NotApplicable`
+    says this judge cannot run live.
     """
 
     name = "noisy-oracle"
@@ -99,7 +100,8 @@ class NoisyOracleJudge(Judge):
     def _group_of(self, ctx: Any, ids: Sequence[int]) -> list[int]:
         entry = self._groups.get(id(ctx))
         if entry is None or entry[0] is not ctx:
-            answers = [ctx.peek_answer(i) for i in range(ctx.budget)]
+            peek = ctx.require_answer_peek("the noisy-oracle judge")
+            answers = [peek.answer(i) for i in range(ctx.budget)]
             entry = (ctx, group_answers(answers, ctx.problem.kind))
             self._groups[id(ctx)] = entry
             while len(self._groups) > 64:
@@ -112,8 +114,8 @@ class NoisyOracleJudge(Judge):
         if not pairs:
             return np.zeros(0, dtype=np.float64)
         ctx = pairs[0].context
-        if ctx is None or getattr(ctx, "peek_answer", None) is None or any(p.ids is None for p in pairs):
-            raise StrategyError(
+        if ctx is None or getattr(ctx, "answer_peek", None) is None or any(p.ids is None for p in pairs):
+            raise NotApplicable(
                 "the noisy-oracle judge reads the recorded answers and only runs on replayed traces "
                 "(pairs need trace ids and a replay RunContext); use a real judge (e.g. judge=lexical) live"
             )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import statistics
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -27,24 +26,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deepprune.core.protocol import StrategyFactory
+from deepprune.core.records import BenchRow
+from deepprune.engine.replay import aggregate, replay_orderings
 from deepprune.errors import ConfigError
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.metrics import auroc, tnr_at_fnr
 from deepprune.judges.pairs import build_pairs
 from deepprune.prefix import Truncation
-from deepprune.runner import run
-from deepprune.sources.replay import ReplaySource
-from deepprune.strategies.base import StrategyFactory
 from deepprune.strategies.cons import ConsensusStrategy
 from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
 from deepprune.strategies.oracle import OracleStrategy
-from deepprune.types import ProblemResult, TraceSet
+from deepprune.types import Problem, TraceSet
 
 if TYPE_CHECKING:
     from deepprune.judges.crossval import CrossValResult
     from deepprune.judges.training import JudgeTrainingArgs
 
-__all__ = ["ORACLE", "TRAINED", "SweepPoint", "prefix_sweep"]
+__all__ = ["ORACLE", "TRAINED", "SweepPoint", "prefix_sweep", "prefix_sweep_async"]
 
 TRAINED = "trained"
 """Judge name meaning "the trained judge, cross-validated by problem"."""
@@ -90,35 +89,21 @@ class SweepPoint:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class _Replay:
-    accuracy: float
-    tokens: float
-    judge_calls: float
+async def _replay(ts: TraceSet, factory_for: Callable[[str], StrategyFactory], *, orderings: int,
+                  seed: int) -> BenchRow:
+    """Replay ``ts`` with the strategy ``factory_for(problem key)`` over the orderings: the row.
 
+    Problems sharing a factory (a cross-validation fold's judge) run one after the other.
+    """
+    def choose(p: Problem) -> StrategyFactory:
+        return factory_for(f"{ts.name}/{p.id}")
 
-def _replay(ts: TraceSet, factory_for: Callable[[str], StrategyFactory], *, orderings: int,
-            seed: int) -> _Replay:
-    """Replay ``ts`` with the strategy ``factory_for(problem key)``, problem by problem group."""
-    problems = list(ts.problems)
-    k = max((len(ts.traces_of(p.id)) for p in problems), default=0)
-    groups: dict[int, tuple[StrategyFactory, list[Any]]] = {}
-    for p in problems:
-        f = factory_for(f"{ts.name}/{p.id}")
-        groups.setdefault(id(f), (f, []))[1].append(p)
-    accs: list[float] = []
-    toks: list[float] = []
-    calls: list[float] = []
-    for r in range(orderings):
-        results: list[ProblemResult] = []
-        for factory, probs in groups.values():
-            source = ReplaySource(ts, ordering_seed=seed + r)
-            results += asyncio.run(run(factory, source, probs, budget=k, seed=seed + r))
-        graded = [x.correct for x in results if x.correct is not None]
-        accs.append(sum(graded) / len(graded) if graded else float("nan"))
-        toks.append(float(sum(x.tokens for x in results)))
-        calls.append(float(sum(x.judge_calls for x in results)))
-    return _Replay(statistics.fmean(accs), statistics.fmean(toks), statistics.fmean(calls))
+    groups: dict[int, list[Problem]] = {}
+    for p in ts.problems:
+        groups.setdefault(id(choose(p)), []).append(p)
+    order = [p for group in groups.values() for p in group]
+    runs = await replay_orderings(ts, factory_for=choose, problems=order, orderings=orderings, seed=seed)
+    return aggregate(runs, traceset=ts, strategy="")
 
 
 def _always(factory: StrategyFactory) -> Callable[[str], StrategyFactory]:
@@ -151,7 +136,26 @@ def prefix_sweep(
     ``training``: :class:`~deepprune.judges.training.JudgeTrainingArgs` of the ``trained`` judge.
     ``make(name)`` builds a registered judge (default :func:`~deepprune.judges.registry.make_judge`;
     ``minilm`` shares one prefix encoder with the trained judge so each prefix is encoded once).
+    ``asyncio.run`` of :func:`prefix_sweep_async` (one event loop for every replay).
     """
+    return asyncio.run(prefix_sweep_async(tracesets, truncations, judges, folds=folds, orderings=orderings,
+                                          seed=seed, tau=tau, training=training, make=make, progress=progress))
+
+
+async def prefix_sweep_async(
+    tracesets: Sequence[TraceSet],
+    truncations: Sequence[str],
+    judges: Sequence[str] = ("lexical", TRAINED),
+    *,
+    folds: int = 5,
+    orderings: int = 1,
+    seed: int = 0,
+    tau: float = 0.5,
+    training: JudgeTrainingArgs | None = None,
+    make: Callable[[str], Judge] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[SweepPoint]:
+    """:func:`prefix_sweep` inside a running event loop."""
     from deepprune.judges.registry import make_judge
 
     rules = [Truncation.parse(t) for t in truncations]
@@ -175,7 +179,7 @@ def prefix_sweep(
 
     points: list[SweepPoint] = []
     for ts in tracesets:
-        cons = _replay(ts, lambda _k: ConsensusStrategy, orderings=orderings, seed=seed)
+        cons = await _replay(ts, lambda _k: ConsensusStrategy, orderings=orderings, seed=seed)
         n = len(ts.problems)
         total = sum(t.n_tokens for p in ts.problems for t in ts.traces_of(p.id))
         for rule in rules:
@@ -197,7 +201,7 @@ def prefix_sweep(
                 orderings=orderings)
             cfg = DeepPruneConfig(tau=tau, prefix=rule, recover=0)  # judges compared on the paper's rule
             oracle = functools.partial(OracleStrategy, prefix=rule)
-            orc = _replay(ts, _always(oracle), orderings=orderings, seed=seed)
+            orc = await _replay(ts, _always(oracle), orderings=orderings, seed=seed)
             points.append(SweepPoint(judge=ORACLE, auroc=None, tnr_at_fnr=None, accuracy=orc.accuracy,
                                      tokens_per_problem=orc.tokens / n, reduction=1 - orc.tokens / cons.tokens,
                                      judge_calls_per_problem=0.0, **common))  # type: ignore[arg-type]
@@ -215,7 +219,7 @@ def prefix_sweep(
                     scores = _scores(judge, data.pairs())
                     one = functools.partial(DeepPruneStrategy, judge, cfg)
                     factory_for = _always(one)
-                rep = _replay(ts, factory_for, orderings=orderings, seed=seed)
+                rep = await _replay(ts, factory_for, orderings=orderings, seed=seed)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     a, t = auroc(data.labels, scores), tnr_at_fnr(data.labels, scores)

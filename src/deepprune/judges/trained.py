@@ -55,9 +55,11 @@ import numpy.typing as npt
 from deepprune.answers import answers_equal, last_boxed
 from deepprune.errors import ConfigError, DataError, FormatError
 from deepprune.judges.base import Judge, Pair
+from deepprune.judges.folds import problem_folds
 from deepprune.judges.learned import MINILM_PACKAGE, PrefixEncoder, minilm_path, require
 from deepprune.judges.lexical import ngram_set
 from deepprune.judges.pairs import PairDataset
+from deepprune.judges.registry import register_path_loader
 from deepprune.judges.training import JudgeTrainingArgs, focal_loss, oversample_indices
 
 __all__ = ["JUDGE_FORMAT", "JUDGE_VERSION", "LEVEL_FEATURES", "TrainedJudge", "feature_columns", "load_judge",
@@ -147,7 +149,6 @@ def select_feature_set(X: npt.NDArray[np.float32], y: npt.NDArray[Any], groups: 
     model misses. Ties and too few problems (fewer than ``folds``) go to ``"similarity"``."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from deepprune.judges.crossval import problem_folds  # imports this module: not at the top
     from deepprune.judges.metrics import auroc
 
     if len(set(groups)) < folds:
@@ -207,6 +208,7 @@ class TrainedJudge(Judge):
     """
 
     name = "trained"
+    blocking = True
 
     def __init__(self, args: JudgeTrainingArgs | None = None, *, truncation: str = "",
                  encoder: PrefixEncoder | None = None) -> None:
@@ -405,3 +407,10 @@ def train_judge(train: PairDataset, args: JudgeTrainingArgs | None = None, *,
         "train_cpu_seconds": round(time.process_time() - c0, 2),
     }
     return judge
+
+
+def _load_dir(path: Path, params: dict[str, str]) -> Judge:
+    return load_judge(path)
+
+
+register_path_loader(_load_dir)

@@ -79,6 +79,7 @@ class ZeroShotJudge(Judge):
     """
 
     name = "zero-shot"
+    blocking = True
 
     def __init__(self, base_url: str = "http://127.0.0.1:8090/v1", model: str = "default", *,
                  concurrency: int = 2, prompt: str = DEFAULT_PROMPT, timeout_s: float = 120.0,
@@ -155,7 +156,7 @@ class ZeroShotJudge(Judge):
 
 
 def _zero_shot(params: dict[str, str]) -> Judge:
-    from deepprune.strategies.registry import take
+    from deepprune.core.spec import take
 
     return ZeroShotJudge(base_url=take(params, "base_url", str, "http://127.0.0.1:8090/v1"),
                          model=take(params, "model", str, "default"),

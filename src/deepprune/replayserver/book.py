@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from deepprune.collect import trace_seed
+from deepprune.core.seeds import trace_seed
 from deepprune.replayserver.config import Assign
 from deepprune.replayserver.http import BadRequest
 from deepprune.replayserver.request import prompt_text

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-from deepprune.strategies.base import Event
+from deepprune.core.events import Event
+from deepprune.core.protocol import AnswerPeek
 from deepprune.types import Problem
 
-__all__ = ["ProblemSession", "TraceSource", "WatchFn"]
+__all__ = ["HasAnswerPeek", "ProblemSession", "TraceSource", "WatchFn"]
 
 WatchFn = Callable[[int], "int | None"]
 
@@ -29,12 +30,7 @@ class ProblemSession(Protocol):
     """Whether events carry DeepConf token confidences."""
 
     def set_watch(self, watch: WatchFn) -> None:
-        """Install the strategy's ``watch`` (see :class:`~deepprune.strategies.base.Strategy`)."""
-
-    def peek_answer(self, trace_id: int) -> str | None:
-        """Replay only: the final answer trace ``trace_id`` will reach (for simulation)."""
-
-    def supports_peek(self) -> bool: ...
+        """Install the strategy's ``watch`` (see :class:`~deepprune.core.protocol.Strategy`)."""
 
     async def launch(self, trace_id: int) -> None: ...
 
@@ -50,6 +46,14 @@ class ProblemSession(Protocol):
 
     def running(self) -> list[int]:
         """Ids of the traces currently generating."""
+
+
+@runtime_checkable
+class HasAnswerPeek(Protocol):
+    """A session that knows the final answers in advance (replay): the runner hands its
+    ``answer_peek`` to the strategy as ``RunContext.answer_peek`` (simulation only)."""
+
+    answer_peek: AnswerPeek
 
 
 class TraceSource(Protocol):

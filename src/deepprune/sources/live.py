@@ -5,12 +5,14 @@ It implements the same :class:`~deepprune.sources.base.TraceSource` /
 every strategy run unchanged.
 
 * **launch** starts one streaming request (``n=1``) with the trace's own seed,
-  :func:`deepprune.collect.trace_seed` ``(seed, problem.id, trace_id)``: the same samples
+  :func:`deepprune.core.seeds.trace_seed` ``(seed, problem.id, trace_id)``: the same samples
   ``deepprune collect --seed`` records, on a server that honours seeds. At most
   ``config.max_concurrency`` streams are open at once (over all sessions of the source); a
   launched trace waits for a free stream.
 * **tokens**: every token received is counted (``generated()``), with its DeepConf confidence
-  when the server sends top-k logprobs. Progress events are delivered only when the strategy's
+  when the server sends top-k logprobs; at the end of a stream without per-token logprobs the
+  server's ``usage.completion_tokens`` when larger: the one rule of
+  :class:`~deepprune.sources.accumulate.StreamAccumulator`, which ``collect`` uses too. Progress events are delivered only when the strategy's
   ``watch`` asked for them (after at least that many more tokens), never more often.
 * **stop** cancels the trace's task, which closes its HTTP stream: the server sees the client
   go away and stops generating (llama.cpp logs "cancel task"; vLLM aborts the request). The
@@ -20,7 +22,7 @@ every strategy run unchanged.
   trailing assistant message), plain completions append it to the prompt. It gets a fresh seed,
   and ``max_tokens`` minus the tokens already generated. Tokens are never charged twice.
 * **failure**: a trace whose stream fails after retries (server down, 5xx, broken or stalled
-  stream, malformed chunk) yields a :class:`~deepprune.strategies.base.TraceFailed` event with
+  stream, malformed chunk) yields a :class:`~deepprune.core.events.TraceFailed` event with
   the tokens it had produced; the problem carries on with the other traces.
 """
 
@@ -36,12 +38,13 @@ from dataclasses import dataclass, field
 import httpx
 
 from deepprune.answers import extract_answer
-from deepprune.collect import trace_seed
-from deepprune.errors import ClientError, StrategyError
+from deepprune.core.events import Event, TraceFailed, TraceFinished, TraceProgress
+from deepprune.core.seeds import trace_seed
+from deepprune.errors import ClientError, ProtocolError
 from deepprune.redact import redact
+from deepprune.sources.accumulate import StreamAccumulator
 from deepprune.sources.base import WatchFn
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
-from deepprune.strategies.base import Event, TraceFailed, TraceFinished, TraceProgress
 from deepprune.types import FinishReason, Problem
 
 __all__ = ["LiveSession", "LiveSource"]
@@ -55,9 +58,9 @@ _PROGRESS, _END, _ERROR = 0, 1, 2
 @dataclass(slots=True)
 class _LiveTrace:
     status: int = _RUNNING
-    parts: list[str] = field(default_factory=list)
-    n: int = 0
-    confs: list[float] | None = None
+    acc: StreamAccumulator = field(default_factory=StreamAccumulator)
+    """Text, confidences and the token count of every segment (the rule ``collect`` uses too)."""
+    has_confs: bool = False
     delivered_confs: int = 0
     notify_at: int | None = None
     pending: bool = False
@@ -69,7 +72,15 @@ class _LiveTrace:
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
+        return self.acc.text
+
+    @property
+    def n(self) -> int:
+        return self.acc.n_tokens
+
+    @property
+    def confs(self) -> list[float] | None:
+        return self.acc.confs if self.has_confs else None
 
 
 class LiveSession:
@@ -89,17 +100,10 @@ class LiveSession:
     def set_watch(self, watch: WatchFn) -> None:
         self._watch = watch
 
-    def supports_peek(self) -> bool:
-        return False
-
-    def peek_answer(self, trace_id: int) -> str | None:
-        raise StrategyError("peek_answer is a replay-only simulation aid; a live source cannot know "
-                            "a trace's answer before it is generated")
-
     async def launch(self, trace_id: int) -> None:
         if trace_id in self._traces:
-            raise StrategyError(f"trace {trace_id} launched twice")
-        st = _LiveTrace(confs=[] if self.has_confidence else None)
+            raise ProtocolError(f"trace {trace_id} launched twice")
+        st = _LiveTrace(has_confs=self.has_confidence)
         self._traces[trace_id] = st
         self._start(trace_id, st, prefill="")
 
@@ -172,6 +176,7 @@ class LiveSession:
     def _start(self, tid: int, st: _LiveTrace, prefill: str) -> None:
         self._arm(tid, st)
         st.segments += 1
+        st.acc.new_stream()
         seed = trace_seed(self.seed, self.problem.id if st.segments == 1 else
                           f"{self.problem.id}#resume{st.segments - 1}", tid)
         st.task = asyncio.create_task(self._run(tid, st, st.version, seed, prefill),
@@ -192,17 +197,13 @@ class LiveSession:
                     if st.version != version:
                         return
                     if isinstance(item, TokenChunk):
-                        st.parts.append(item.text)
-                        st.n += item.n
-                        if st.confs is not None:
-                            st.confs.extend(item.confs or (0.0,) * item.n)
+                        st.acc.add(item)
                         if st.notify_at is not None and st.n >= st.notify_at:
                             self._post(tid, st, _PROGRESS)
                     else:
                         end = item
             if end is not None:
-                if end.completion_tokens is not None and st.confs is None and st.segments == 1:
-                    st.n = max(st.n, end.completion_tokens)  # server's own count, when it differs
+                st.acc.end(end)  # may take the server's own count (see sources.accumulate)
                 st.finish_reason = end.finish_reason
             self._post(tid, st, _END)
         except ClientError as exc:

@@ -26,12 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepprune.errors import StrategyError
+from deepprune.core.events import Event, TraceFinished, TraceProgress
+from deepprune.errors import ProtocolError
 from deepprune.sources.base import WatchFn
-from deepprune.strategies.base import Event, TraceFinished, TraceProgress
 from deepprune.types import Problem, Trace, TraceSet
 
-__all__ = ["ReplaySession", "ReplaySource", "ordering"]
+__all__ = ["RecordedAnswers", "ReplaySession", "ReplaySource", "ordering"]
 
 _RUNNING, _STOPPED, _FINISHED = 0, 1, 2
 
@@ -77,13 +77,29 @@ class _State:
         return self.buffer, self.ends[max(0, n)]
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedAnswers:
+    """The replay's :class:`~deepprune.core.protocol.AnswerPeek`: launched trace ``i`` gets the
+    ``i``-th recorded trace of the ordering, so its final answer is known in advance."""
+
+    pool: tuple[Trace, ...]
+
+    def answer(self, trace_id: int) -> str | None:
+        if not 0 <= trace_id < len(self.pool):
+            raise ProtocolError(f"trace {trace_id} was never launched")
+        return self.pool[trace_id].answer
+
+
 class ReplaySession:
     """One problem's recorded traces, served in lock-step. See the module docstring."""
 
     has_confidence: bool
+    answer_peek: RecordedAnswers
+    """The recorded final answers (simulation only; see :mod:`deepprune.core.protocol`)."""
 
     def __init__(self, traces: list[Trace]) -> None:
         self._pool = traces
+        self.answer_peek = RecordedAnswers(tuple(traces))
         self.capacity: int | None = len(traces)
         self.has_confidence = bool(traces) and all(t.confs is not None for t in traces)
         self._states: dict[int, _State] = {}
@@ -96,14 +112,6 @@ class ReplaySession:
     def set_watch(self, watch: WatchFn) -> None:
         self._watch = watch
 
-    def supports_peek(self) -> bool:
-        return True
-
-    def peek_answer(self, trace_id: int) -> str | None:
-        if trace_id >= len(self._pool):
-            raise StrategyError(f"trace {trace_id} was never launched")
-        return self._pool[trace_id].answer
-
     def recorded(self, trace_id: int) -> Trace:
         """The recorded trace behind launched trace ``trace_id``."""
         return self._pool[trace_id]
@@ -114,9 +122,9 @@ class ReplaySession:
 
     async def launch(self, trace_id: int) -> None:
         if trace_id in self._states:
-            raise StrategyError(f"trace {trace_id} launched twice")
+            raise ProtocolError(f"trace {trace_id} launched twice")
         if trace_id >= len(self._pool):
-            raise StrategyError(
+            raise ProtocolError(
                 f"trace {trace_id} launched but only {len(self._pool)} recorded traces exist"
             )
         self._states[trace_id] = _State(self._pool[trace_id], _RUNNING, self._tick, 0, 0)

@@ -1,7 +1,8 @@
 """DeepConf (arXiv 2508.15260): confidence-filtered, confidence-weighted voting.
 
 Both variants need per-token confidences (stored ``confs`` or top-k logprobs from a live
-server); on data without them they raise a StrategyError that says so.
+server); on data without them they raise :class:`~deepprune.errors.NotApplicable`
+(a StrategyError) that says so.
 
 **Offline** (:class:`DeepConfOffline`, ``deepconf``): all K traces finish (cost = cons@K); each
 gets a trace score (``score=lowest|bottom10|mean|tail``, :mod:`deepprune.confidence`); the top
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepprune.confidence import DEFAULT_WINDOW, SCORES, trace_score
-from deepprune.errors import ConfigError, StrategyError
+from deepprune.errors import ConfigError, NotApplicable
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -67,7 +68,7 @@ __all__ = ["DeepConfOffline", "DeepConfOfflineConfig", "DeepConfOnline", "DeepCo
 
 def _need_confidence(ctx: RunContext, name: str) -> None:
     if not ctx.has_confidence:
-        raise StrategyError(
+        raise NotApplicable(
             f"{name} needs per-token confidences (top-k logprobs), and the traces of problem "
             f"{ctx.problem.id!r} have none: record traces with logprobs (deepprune collect "
             "--top-logprobs 20) or use a strategy without confidences (cons, esc, adaptive, deepprune)"
@@ -87,7 +88,7 @@ def keep_top(scores: Sequence[float], keep: float) -> list[int]:
 
 
 def need_confidence(ctx: RunContext, name: str) -> None:
-    """Raise StrategyError (an n/a row in bench) when the traces carry no confidences."""
+    """Raise NotApplicable (an n/a row in bench) when the traces carry no confidences."""
     _need_confidence(ctx, name)
 
 

@@ -62,6 +62,7 @@ tokens. With a judge that never says "same" (``judge=constant``) and ``kmax >= K
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -159,6 +160,16 @@ class DeepPruneConfig:
             raise ConfigError("conf_window", self.conf_window, "a positive integer")
 
 
+_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _judge_lock(judge: Judge) -> threading.Lock:
+    """One lock per judge object: with ``blocking`` judges, problems call it from worker threads."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(id(judge), threading.Lock())
+
+
 class DeepPruneStrategy(Strategy):
     """Greedy judge clustering with pruning (see the module docstring).
 
@@ -169,6 +180,7 @@ class DeepPruneStrategy(Strategy):
 
     def __init__(self, judge: Judge, config: DeepPruneConfig | None = None) -> None:
         self.judge = judge
+        self.blocking = judge.blocking  # a model judge runs off the event loop (see Strategy.blocking)
         self.cfg = config or DeepPruneConfig()
         self._watcher = PrefixWatcher(self.cfg.prefix)
         self._ctx: RunContext | None = None
@@ -364,7 +376,8 @@ class DeepPruneStrategy(Strategy):
             for m in members[: self.cfg.p]:
                 pairs.append(Pair(prefix, self._prefix[m], ids=(tid, m), context=self._ctx))
                 owner.append(ci)
-        probs = np.asarray(self.judge.predict_proba(pairs), dtype=np.float64)
+        with _judge_lock(self.judge):  # one judge is shared by the problems running in parallel
+            probs = np.asarray(self.judge.predict_proba(pairs), dtype=np.float64)
         if probs.shape != (len(pairs),):
             raise ConfigError("judge output shape", probs.shape, f"({len(pairs)},)")
         self.judge_calls += len(pairs)

@@ -1,7 +1,8 @@
 """The oracle pruner: the lower bound on tokens a perfect redundancy judge could reach.
 
-Simulation only (it reads the recorded final answers through ``RunContext.peek_answer``, which
-live sources do not offer). Every trace runs to the truncation point; there the oracle knows its
+Simulation only (it reads the recorded final answers through the replay's
+:class:`~deepprune.core.protocol.AnswerPeek`, which live sources do not offer: there it raises
+:class:`~deepprune.errors.NotApplicable`). Every trace runs to the truncation point; there the oracle knows its
 final answer: the first trace of each distinct answer keeps going and finishes, every later trace
 of an answer already covered is stopped. The vote weights each answer by the number of traces
 that reached it (as DeepPrune's ``vote=representatives`` with a perfect judge), so its accuracy
@@ -13,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deepprune.answers import group_answers
-from deepprune.errors import StrategyError
 from deepprune.prefix import PrefixWatcher, Truncation
 from deepprune.strategies.base import (
     Action,
@@ -49,10 +49,9 @@ class OracleStrategy(Strategy):
         self._wait: dict[int, int] = {}
 
     def start(self, ctx: RunContext) -> Sequence[Action]:
-        if ctx.peek_answer is None:
-            raise StrategyError("the oracle strategy needs recorded traces (replay); it cannot run live")
+        peek = ctx.require_answer_peek("the oracle strategy")
         self._ctx = ctx
-        answers = [ctx.peek_answer(i) for i in range(ctx.budget)]
+        answers = [peek.answer(i) for i in range(ctx.budget)]
         self._group = group_answers(answers, ctx.problem.kind)
         return [Launch(ctx.budget)]
 

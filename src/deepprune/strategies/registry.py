@@ -2,62 +2,23 @@
 
 Every strategy registers a *builder*: a function that takes the parsed ``key=value`` parameters
 (strings) and returns a :data:`~deepprune.strategies.base.StrategyFactory`. Builders convert and
-validate their own parameters with :func:`take` and must reject unknown keys (``ConfigError``).
+validate their own parameters with :func:`take` (from :mod:`deepprune.core.spec`, as is
+:class:`StrategySpec`; both re-exported here) and must reject unknown keys (``ConfigError``).
 Expensive shared objects (a judge model) are built once in the builder, not per problem.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
 
+from deepprune.core.protocol import StrategyFactory
+from deepprune.core.spec import StrategySpec, take
 from deepprune.errors import ConfigError
-from deepprune.strategies.base import StrategyFactory
 
 __all__ = ["StrategySpec", "available", "build", "register", "take"]
 
 Builder = Callable[[dict[str, str]], StrategyFactory]
 _REGISTRY: dict[str, tuple[Builder, str]] = {}
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class StrategySpec:
-    """A strategy name with its parameters, as written on the command line."""
-
-    name: str
-    params: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, text: str) -> StrategySpec:
-        """``"name:k=v,k2=v2"`` -> StrategySpec.
-
-        >>> StrategySpec.parse("deepprune:judge=lexical,tau=0.5")
-        StrategySpec(name='deepprune', params=(('judge', 'lexical'), ('tau', '0.5')))
-        """
-        name, _, rest = text.strip().partition(":")
-        params: list[tuple[str, str]] = []
-        if rest.strip():
-            for item in rest.split(","):
-                key, eq, value = item.partition("=")
-                if not eq or not key.strip():
-                    raise ConfigError("strategy parameter", item, "key=value (e.g. tau=0.5)")
-                params.append((key.strip(), value.strip()))
-        return cls(name.strip(), tuple(params))
-
-    def with_param(self, key: str, value: str) -> StrategySpec:
-        params = [(k, v) for k, v in self.params if k != key] + [(key, value)]
-        return StrategySpec(self.name, tuple(params))
-
-    @property
-    def label(self) -> str:
-        if not self.params:
-            return self.name
-        return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.params)
-
-    def __str__(self) -> str:
-        return self.label
 
 
 def register(name: str, description: str = "") -> Callable[[Builder], Builder]:
@@ -89,19 +50,6 @@ def build(spec: StrategySpec | str) -> StrategyFactory:
     if params:
         raise ConfigError(f"parameters of strategy {spec.name!r}", sorted(params), "known keys")
     return factory
-
-
-def take(params: dict[str, str], key: str, convert: Callable[[str], T], default: T) -> T:
-    """Pop ``key`` from ``params`` and convert it; ConfigError names the key and the value."""
-    if key not in params:
-        return default
-    raw = params.pop(key)
-    try:
-        return convert(raw)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(key, raw, f"convertible by {getattr(convert, '__name__', convert)}") from exc
 
 
 def _load_builtin() -> None:

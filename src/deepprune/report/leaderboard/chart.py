@@ -7,7 +7,7 @@ import html
 import math
 from collections.abc import Sequence
 
-from deepprune.bench import LEADERBOARD_BUDGET
+from deepprune.core.records import LEADERBOARD_BUDGET
 from deepprune.leaderboard import Table, _fmt_tokens
 
 __all__ = ["pareto_front", "pareto_svg"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 
-from deepprune.bench import LEADERBOARD_BUDGET
+from deepprune.core.records import LEADERBOARD_BUDGET
 from deepprune.leaderboard import Cell, Column, Row
 
 __all__ = ["FOOTNOTES", "col_sub", "col_title", "refs_title", "runs", "tooltip", "version"]

@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from deepprune.bench import LEADERBOARD_BUDGET
+from deepprune.core.records import LEADERBOARD_BUDGET
 from deepprune.leaderboard import Leaderboard, Table
 from deepprune.report.leaderboard.common import FOOTNOTES, col_title, runs
 

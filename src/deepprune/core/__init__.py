@@ -1,0 +1,51 @@
+"""The bottom layer: the protocol every other layer speaks, and nothing else.
+
+* :mod:`~deepprune.core.events`: events (source -> strategy) and actions (strategy -> runner);
+* :mod:`~deepprune.core.protocol`: ``Strategy``, ``RunContext``, ``Decision``, and the replay-only
+  :class:`~deepprune.core.protocol.AnswerPeek`;
+* :mod:`~deepprune.core.spec`: the ``name:key=value`` spec parser and ``take``;
+* :mod:`~deepprune.core.seeds`: ``trace_seed``;
+* :mod:`~deepprune.core.records`: the bench row record (``BenchRow``) with a validated ``from_dict``.
+
+Layers (checked by ``tests/test_layers.py``): core (with the plain-data modules ``types``,
+``errors``, ``answers``, ...) < sources, strategies, judges < engine (runner, bench, ...) < cli.
+Nothing in core imports a layer above it.
+"""
+
+from __future__ import annotations
+
+from deepprune.core.events import (
+    Action,
+    Event,
+    Halt,
+    Launch,
+    Resume,
+    Stop,
+    TraceFailed,
+    TraceFinished,
+    TraceProgress,
+)
+from deepprune.core.protocol import AnswerPeek, Decision, FunctionPeek, RunContext, Strategy, StrategyFactory
+from deepprune.core.seeds import trace_seed
+from deepprune.core.spec import StrategySpec, take
+
+__all__ = [
+    "Action",
+    "AnswerPeek",
+    "Decision",
+    "Event",
+    "FunctionPeek",
+    "Halt",
+    "Launch",
+    "Resume",
+    "RunContext",
+    "Stop",
+    "Strategy",
+    "StrategyFactory",
+    "StrategySpec",
+    "TraceFailed",
+    "TraceFinished",
+    "TraceProgress",
+    "take",
+    "trace_seed",
+]
