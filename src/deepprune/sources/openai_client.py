@@ -38,9 +38,9 @@ import logging
 import os
 import random
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -50,6 +50,12 @@ from httpx_sse import EventSource
 from deepprune.errors import ClientError, ConfigError, RequestTimeout, ServerError, StreamError
 from deepprune.redact import redact, redact_url, register, url_secrets
 from deepprune.types import FinishReason
+
+_orjson: Any
+try:  # the fast JSON decoder (a dependency; the standard library's is the fallback)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised only without orjson installed
+    _orjson = None
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
@@ -65,6 +71,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
 """The system prompt used by ``collect`` and ``run`` unless told otherwise."""
+
+_T = TypeVar("_T")
 
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -341,53 +349,64 @@ class StreamClient:
         assert self._client is not None
         loop = asyncio.get_running_loop()
         got_token = False
-        # Deadlines wrap only the awaits on the network, never a ``yield`` (a timeout spanning a
-        # yield would cancel whatever the consumer is doing at that moment).
-        deadline = loop.time() + c.first_token_timeout_s
+        # Deadlines bound only the awaits on the network, never a ``yield`` (a timeout spanning a
+        # yield would cancel whatever the consumer is doing at that moment). One lazy timer per
+        # attempt (_Deadline), not one asyncio.timeout per read: entering and leaving one costs
+        # about 10 us, more than decoding a token.
+        dl = _Deadline(loop, loop.time() + c.first_token_timeout_s)
         try:
             request = self._client.build_request("POST", path, json=body)
-            async with asyncio.timeout_at(deadline):
-                resp = await self._client.send(request, stream=True)
+            resp = await dl.guard(self._client.send(request, stream=True))
             try:
                 if resp.status_code != 200:
-                    async with asyncio.timeout_at(deadline):
-                        raw = await resp.aread()
+                    raw = await dl.guard(resp.aread())
                     raise ServerError(resp.status_code,
                                       redact(_error_message(raw.decode("utf-8", errors="replace")[:300])))
                 finish: FinishReason | None = None
                 usage: int | None = None
                 want_lp = c.top_logprobs > 0
+                chat = c.chat
                 events = EventSource(resp).aiter_sse()
                 try:
                     while True:
+                        # the hot loop: one read under the lazy deadline (no asyncio.timeout per event)
+                        task = asyncio.current_task()
+                        assert task is not None
+                        dl.arm_wait(task)
+                        cancelling = task.cancelling()
                         try:
-                            async with asyncio.timeout_at(deadline):
-                                ev = await anext(events)
+                            ev = await anext(events)
                         except StopAsyncIteration:
                             break
                         except httpx_sse.SSEError as exc:
                             raise StreamError(f"{c.display_url} answered without an event stream "
                                               f"({redact(str(exc))}): does the endpoint stream?") from exc
-                        if not ev.data:
+                        except asyncio.CancelledError:
+                            if dl.expired and task.uncancel() <= cancelling:
+                                raise TimeoutError from None
+                            raise
+                        finally:
+                            dl.waiting = False
+                        data = ev.data
+                        if not data:
                             continue  # an event without data (a named ping): nothing to read
-                        if ev.data.strip() == "[DONE]":
+                        if data.strip() == "[DONE]":
                             yield StreamEnd(finish or FinishReason.UNKNOWN, usage)
                             return
-                        try:
-                            obj = json.loads(ev.data)
-                        except json.JSONDecodeError as exc:
-                            raise StreamError(f"malformed SSE chunk from {c.display_url} (not JSON): "
-                                              f"{redact(ev.data[:120])!r}") from exc
-                        if not isinstance(obj, Mapping):
-                            raise StreamError(f"malformed SSE chunk from {c.display_url}: expected a JSON object")
-                        chunk, fin, used = parse_chunk(obj, chat=c.chat, want_logprobs=want_lp)
+                        obj = _decode(data, c)
+                        parsed = _parse_fast(obj, chat, want_lp)
+                        if parsed is None:  # anything unusual: the full, validating parser
+                            if not isinstance(obj, Mapping):
+                                raise StreamError(f"malformed SSE chunk from {c.display_url}: expected a JSON object")
+                            parsed = parse_chunk(obj, chat=chat, want_logprobs=want_lp)
+                        chunk, fin, used = parsed
                         if used is not None:
                             usage = used
                         if fin is not None:
                             finish = fin
                         if chunk is not None and chunk.n > 0:
                             got_token = True
-                            deadline = loop.time() + c.stall_timeout_s
+                            dl.extend(loop.time() + c.stall_timeout_s)
                             yield chunk
                 finally:
                     await events.aclose()
@@ -416,6 +435,186 @@ class StreamClient:
         except httpx.HTTPError as exc:  # anything else httpx can raise: not retried
             raise StreamError(f"HTTP error talking to {c.display_url}: {type(exc).__name__}: {redact(str(exc))}"
                               ) from exc
+        finally:
+            dl.close()
+
+
+class _Deadline:
+    """The deadline of one attempt's network awaits, with one lazy timer instead of an
+    ``asyncio.timeout`` per read.
+
+    ``deadline`` may move at any time (:meth:`extend`); the timer re-arms itself when it fires
+    early. It cancels the task only while the task awaits the network (``waiting``), and the
+    await's ``except CancelledError`` turns that cancellation into :class:`TimeoutError` exactly as
+    ``asyncio.timeout`` does (``uncancel``, so a cancellation from outside still propagates). When
+    the deadline passes while the consumer runs, the next network await that has to suspend
+    times out (``asyncio.timeout_at`` with a past deadline behaves the same).
+    """
+
+    __slots__ = ("deadline", "expired", "handle", "loop", "task", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        self.loop = loop
+        self.deadline = deadline
+        self.task: asyncio.Task[Any] | None = None
+        self.waiting = False
+        self.expired = False
+        self.handle: asyncio.Handle | None = loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self.handle = None
+        if self.loop.time() < self.deadline:
+            self.handle = self.loop.call_at(self.deadline, self._fire)
+        elif self.waiting and not self.expired and self.task is not None:
+            self.expired = True
+            self.task.cancel()
+
+    def extend(self, deadline: float) -> None:
+        """Move the deadline (later: lazily; earlier, e.g. from the first-token to the stall
+        timeout: the timer moves now)."""
+        self.deadline = deadline
+        if self.expired:
+            return
+        h = self.handle
+        if h is None or (isinstance(h, asyncio.TimerHandle) and deadline < h.when()):
+            if h is not None:
+                h.cancel()
+            self.handle = self.loop.call_at(deadline, self._fire)
+
+    def arm_wait(self, task: asyncio.Task[Any]) -> None:
+        """Called before each network await (which must clear ``waiting`` after)."""
+        self.task = task
+        self.waiting = True
+        if self.handle is None and not self.expired:  # past the deadline: fire once the await suspends
+            self.handle = self.loop.call_soon(self._fire)
+
+    async def guard(self, aw: Awaitable[_T]) -> _T:
+        """Await ``aw`` under the deadline (for the rare awaits outside the hot loop)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self.arm_wait(task)
+        cancelling = task.cancelling()
+        try:
+            return await aw
+        except asyncio.CancelledError:
+            if self.expired and task.uncancel() <= cancelling:
+                raise TimeoutError from None
+            raise
+        finally:
+            self.waiting = False
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
+def _decode(data: str, config: EndpointConfig) -> Any:
+    """One event's JSON: orjson when it can, else (``NaN``, huge integers, lone surrogates, ...
+    which the standard library accepts) ``json.loads``, exactly as before."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(data)
+        except _orjson.JSONDecodeError:
+            pass
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise StreamError(f"malformed SSE chunk from {config.display_url} (not JSON): {redact(data[:120])!r}"
+                          ) from exc
+
+
+class _Unusual(Exception):
+    """Internal: a chunk the fast path leaves to :func:`parse_chunk`."""
+
+
+def _top_confidence(top: Any) -> float:
+    """DeepConf confidence straight from one entry's ``top_logprobs`` (what :func:`parse_chunk`
+    computes); raises :class:`_Unusual` for anything but a list of ``{"logprob": number}``."""
+    if not top:
+        return 0.0
+    if type(top) is not list:
+        raise _Unusual
+    try:
+        vals = [t["logprob"] for t in top]
+        s = sum(vals, 0.0)  # TypeError for None, strings, lists: filtered by parse_chunk
+    except (TypeError, KeyError) as exc:
+        raise _Unusual from exc
+    if type(s) is not float:
+        raise _Unusual
+    return -s / len(vals)
+
+
+def _parse_fast(obj: Any, chat: bool, want_lp: bool) -> tuple[TokenChunk | None, FinishReason | None, int | None] | None:
+    """:func:`parse_chunk` for the chunk shapes servers send, with exact-type checks instead of
+    ``isinstance(x, Mapping)``; None for anything else (errors included), which goes to
+    :func:`parse_chunk`. Same results, about three times faster on a top-20 chunk."""
+    if type(obj) is not dict or "error" in obj:
+        return None
+    completion_tokens = None
+    usage = obj.get("usage")
+    if usage is not None:
+        if type(usage) is not dict:
+            return None
+        ct = usage.get("completion_tokens")
+        if type(ct) is int:
+            completion_tokens = ct
+        elif ct is not None:
+            return None
+    choices = obj.get("choices")
+    if choices is None or choices == []:
+        return None, None, completion_tokens
+    if type(choices) is not list or type(choices[0]) is not dict:
+        return None
+    ch = choices[0]
+    if chat:
+        delta = ch.get("delta") or {}
+        if type(delta) is not dict:
+            return None
+        text = delta.get("content") or ""
+        thought = delta.get("reasoning_content") or delta.get("reasoning")
+        if thought:
+            if type(thought) is not str or type(text) is not str:
+                return None
+            text = thought + text
+    else:
+        text = ch.get("text") or ""
+    if type(text) is not str:
+        return None
+    fr = ch.get("finish_reason")
+    finish = None if fr is None else _finish(fr)
+    lp = ch.get("logprobs")
+    if lp is None:
+        if not text:
+            return None, finish, completion_tokens
+        if want_lp:
+            return None  # parse_chunk raises the explanatory error
+        return TokenChunk(text, (text,)), finish, completion_tokens
+    if type(lp) is not dict:
+        return None
+    content = lp.get("content")
+    if type(content) is not list:
+        return None  # classic completions logprobs, or something odd: parse_chunk
+    tokens: list[str] = []
+    logprobs: list[float] = []
+    confs: list[float] = []
+    try:
+        for entry in content:
+            if type(entry) is not dict:
+                return None
+            l1 = entry.get("logprob")
+            if type(l1) is not float and type(l1) is not int:
+                return None
+            tok = entry.get("token", "")
+            tokens.append(tok if type(tok) is str else str(tok))
+            logprobs.append(float(l1))
+            confs.append(_top_confidence(entry.get("top_logprobs")))
+    except _Unusual:
+        return None
+    if not tokens:
+        return (None, finish, completion_tokens) if not text else None
+    return (TokenChunk(text or "".join(tokens), tuple(tokens), tuple(logprobs), tuple(confs)),
+            finish, completion_tokens)
 
 
 class _Retryable(Exception):
