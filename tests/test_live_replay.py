@@ -90,7 +90,9 @@ def test_same_decisions_live_and_replay_when_stopping_on_confidence(spec: str, s
     assert (sum(r.traces_stopped for r in rep) > 0) == stops  # deepconf-high here stops a trace mid-way
     for a, b in zip(rep, liv, strict=True):
         assert (b.answer, b.traces_launched, b.traces_stopped) == (a.answer, a.traces_launched, a.traces_stopped)
-        assert a.tokens <= b.tokens <= a.tokens + 32 * a.traces_stopped
+        # live stops land a few tokens from replay's either way (seen: 2 fewer, about 1 run in 10
+        # under load): the stream's timing decides which chunk carries the stop decision
+        assert abs(b.tokens - a.tokens) <= 32 * a.traces_stopped
 
 
 def test_deepprune_live_differs_only_by_arrival_order() -> None:
@@ -316,4 +318,6 @@ def test_default_dataset_deepconf_live_stops_what_replay_stops(spec: str, ids: l
     assert sum(r.traces_stopped for r in rep) > 0
     for a, b in zip(rep, liv, strict=True):
         assert (b.answer, b.traces_launched, b.traces_stopped) == (a.answer, a.traces_launched, a.traces_stopped)
-        assert a.tokens <= b.tokens <= a.tokens + 32 * a.traces_stopped
+        # live stops land a few tokens from replay's either way (seen: 2 fewer, about 1 run in 10
+        # under load): the stream's timing decides which chunk carries the stop decision
+        assert abs(b.tokens - a.tokens) <= 32 * a.traces_stopped
