@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ from deepprune.formats.benchmarks import load_problems
 from deepprune.formats.tracefile import TraceWriter
 from deepprune.sources.accumulate import StreamAccumulator
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, TokenChunk
+from deepprune.sources.pool import EndpointPool, PoolConfig
 from deepprune.types import FinishReason, Problem, Trace
 
 __all__ = [
@@ -144,17 +146,18 @@ def _check_resume(out: Path, existing: Mapping[str, Any], header: Mapping[str, A
                 path=out, line=1, field=key)
 
 
-async def _sample(client: StreamClient, problem: Problem, index: int, seed: int,
+async def _sample(pool: EndpointPool, clients: Sequence[StreamClient], problem: Problem, index: int, seed: int,
                   on_tokens: Any) -> Trace:
     acc = StreamAccumulator()  # the token-counting rule shared with live runs
     ended = False
-    async for item in client.stream(problem.question, seed=seed):
-        if isinstance(item, TokenChunk):
-            acc.add(item)
-            on_tokens(item.n)
-        else:
-            acc.end(item)
-            ended = True
+    async with aclosing(pool.stream(clients, problem.question, seed=seed)) as items:
+        async for item in items:
+            if isinstance(item, TokenChunk):
+                acc.add(item)
+                on_tokens(item.n)
+            else:
+                acc.end(item)
+                ended = True
     assert ended
     text = acc.text
     exact = acc.has_token_data
@@ -165,17 +168,26 @@ async def _sample(client: StreamClient, problem: Problem, index: int, seed: int,
                  tuple(acc.confs) if exact else None)
 
 
-async def collect(config: EndpointConfig, problems: Sequence[Problem], out: str | Path, *, n: int,
+async def collect(config: EndpointConfig | Sequence[EndpointConfig], problems: Sequence[Problem], out: str | Path, *, n: int,
                   rounds: Sequence[int] | None = None, seed: int = 0, progress: bool = True,
                   header_extra: Mapping[str, Any] | None = None,
                   transport: httpx.AsyncBaseTransport | None = None,
-                  max_consecutive_failures: int | None = None) -> CollectSummary:
+                  max_consecutive_failures: int | None = None,
+                  pool_config: PoolConfig | None = None) -> CollectSummary:
     """Sample ``n`` traces per problem into ``out`` (a ``.jsonl`` file), resuming what is there.
 
     A trace that fails is logged and left for the next run (it is not written). The run stops
     with :class:`~deepprune.errors.ClientError` after ``max_consecutive_failures`` failures in a
     row (default ``2 * max_concurrency``): the server is probably down.
+
+    ``config`` may list several endpoints of one model (``--base-url`` repeated): requests are
+    routed between them by an :class:`~deepprune.sources.pool.EndpointPool` (fewest open
+    streams, ``max_concurrency`` each, a failing endpoint's requests sent to the others); the
+    header records the first one's settings (never a URL).
     """
+    configs = (config,) if isinstance(config, EndpointConfig) else tuple(config)
+    pool = EndpointPool(configs, pool_config)
+    config = configs[0]
     out = Path(out)
     if out.suffix == ".gz":
         raise ConfigError("--out", str(out), "a plain .jsonl file while collecting (appends must survive a "
@@ -195,7 +207,7 @@ async def collect(config: EndpointConfig, problems: Sequence[Problem], out: str 
         skipped = wanted - len(jobs)
         if skipped:
             log.warning("resuming %s: %d of %d traces already there, %d to go", out, skipped, wanted, len(jobs))
-        limit_fail = max_consecutive_failures or 2 * config.max_concurrency
+        limit_fail = max_consecutive_failures or 2 * pool.capacity
         state = {"tokens": 0, "written": 0, "failed": 0, "streak": 0}
         t0 = time.monotonic()
         bar = tqdm(total=len(jobs), unit="trace", disable=not progress, dynamic_ncols=True, mininterval=1.0,
@@ -209,7 +221,7 @@ async def collect(config: EndpointConfig, problems: Sequence[Problem], out: str 
             queue.put_nowait(job)
         fatal: list[BaseException] = []
 
-        async def worker(client: StreamClient) -> None:
+        async def worker(clients: Sequence[StreamClient]) -> None:
             while not fatal:
                 try:
                     problem, index = queue.get_nowait()
@@ -217,7 +229,7 @@ async def collect(config: EndpointConfig, problems: Sequence[Problem], out: str 
                     return
                 s = trace_seed(seed, problem.id, index)
                 try:
-                    trace = await _sample(client, problem, index, s, on_tokens)
+                    trace = await _sample(pool, clients, problem, index, s, on_tokens)
                 except ClientError as exc:
                     state["failed"] += 1
                     state["streak"] += 1
@@ -234,8 +246,9 @@ async def collect(config: EndpointConfig, problems: Sequence[Problem], out: str 
                 log.info("trace %s#%d: %d tokens, answer %r, %s", problem.id, index, trace.n_tokens,
                          trace.answer, trace.finish_reason)
 
-        async with StreamClient(config, transport=transport) as client:
-            await asyncio.gather(*(worker(client) for _ in range(config.max_concurrency)))
+        async with AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(StreamClient(c, transport=transport)) for c in configs]
+            await asyncio.gather(*(worker(clients) for _ in range(pool.capacity)))
         bar.close()
         if fatal:
             raise fatal[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import replace
 from typing import Any
 
 from deepprune.cli.common import positive_float
@@ -12,13 +13,16 @@ from deepprune.collect import collect, select_problems
 from deepprune.errors import ConfigError
 from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig
 
-__all__ = ["add_endpoint_args", "add_parser", "endpoint_from_args"]
+__all__ = ["add_endpoint_args", "add_parser", "endpoint_from_args", "endpoints_from_args"]
 
 
 def add_endpoint_args(p: argparse.ArgumentParser, *, default_concurrency: int = 8) -> None:
     """Server options shared by ``collect`` and ``run``."""
     g = p.add_argument_group("server")
-    g.add_argument("--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
+    g.add_argument("--base-url", required=True, action="append", metavar="URL",
+                   help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1; repeat it for several servers of the "
+                        "same model (each request goes to the healthy one with the fewest open streams; --concurrency "
+                        "applies per server)")
     g.add_argument("--model", required=True, help="model name the server knows")
     g.add_argument("--api-key", default=None,
                    help="API key (default: $OPENAI_API_KEY); never logged or saved")
@@ -31,14 +35,21 @@ def add_endpoint_args(p: argparse.ArgumentParser, *, default_concurrency: int = 
     g.add_argument("--top-logprobs", type=int, default=20,
                    help="alternatives per token for DeepConf confidence (0 = no logprobs; default 20)")
     g.add_argument("--concurrency", type=int, default=default_concurrency,
-                   help=f"streams open at once (default {default_concurrency})")
+                   help=f"streams open at once per server (default {default_concurrency})")
     g.add_argument("--stall-timeout", type=positive_float, default=60.0,
                    help="seconds without a token before a stream counts as stalled (default 60)")
     g.add_argument("--retries", type=int, default=3, help="retries before the first token (default 3)")
 
 
+def endpoints_from_args(args: argparse.Namespace) -> list[EndpointConfig]:
+    """One EndpointConfig per ``--base-url`` (same model and settings)."""
+    first = endpoint_from_args(args)
+    return [first, *(replace(first, base_url=u) for u in args.base_url[1:])]
+
+
 def endpoint_from_args(args: argparse.Namespace) -> EndpointConfig:
-    return EndpointConfig(base_url=args.base_url, model=args.model, api_key=args.api_key,
+    """The first ``--base-url``'s endpoint."""
+    return EndpointConfig(base_url=args.base_url[0], model=args.model, api_key=args.api_key,
                           chat=not args.completions, system_prompt=args.system_prompt or None,
                           max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
                           top_logprobs=args.top_logprobs, max_concurrency=args.concurrency,
@@ -82,7 +93,7 @@ def _parse_select(specs: list[str]) -> dict[str, list[str]]:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    config = endpoint_from_args(args)
+    configs = endpoints_from_args(args)
     problems = select_problems(args.problems, select=_parse_select(args.select), shuffle_seed=args.shuffle_seed,
                                limit=args.limit)
     rounds = None
@@ -93,7 +104,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
             raise ConfigError("--rounds", args.rounds, "comma-separated integers") from exc
     extra = {"problems": {"files": [str(p).rsplit("/", 1)[-1] for p in args.problems], "limit": args.limit,
                           "select": args.select, "shuffle_seed": args.shuffle_seed, "count": len(problems)}}
-    summary = asyncio.run(collect(config, problems, args.out, n=args.n, rounds=rounds, seed=args.seed,
+    summary = asyncio.run(collect(configs, problems, args.out, n=args.n, rounds=rounds, seed=args.seed,
                                   progress=not args.no_progress, header_extra=extra))
     print(f"deepprune collect: wrote {summary.written} traces ({summary.skipped_existing} already there, "
           f"{summary.failed} failed and left for the next run), {summary.tokens} tokens in "

@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 from typing import Any
 
 from deepprune.cli.common import check_output, positive_float, write_json
-from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.errors import ClientError, ConfigError, DeepPruneError
 from deepprune.liverun import (
     LiveRow,
     ResultsFile,
@@ -36,7 +37,8 @@ def add_parser(sub: Any) -> None:
                     "per trace, stopped traces' streams closed. Reports answer, correctness, generated tokens, "
                     "traces stopped and wall time; --compare cons also runs cons@K on the same server. "
                     f"Strategies: {', '.join(available())}.")
-    p.add_argument("--base-url", required=True, help="the server's OpenAI base URL, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--base-url", required=True, action="append", metavar="URL",
+                   help="the server's OpenAI base URL, e.g. http://127.0.0.1:8080/v1; repeat it for several servers of the same model (each request goes to the healthy one with the fewest open streams; --concurrency applies per server)")
     p.add_argument("--model", required=True, help="model name to request")
     p.add_argument("--api-key", default=None, help="API key (default: $OPENAI_API_KEY; never logged)")
     p.add_argument("--strategy", "-s", default="cons", metavar="NAME[:k=v,...]", help="strategy (default cons)")
@@ -56,7 +58,7 @@ def add_parser(sub: Any) -> None:
                    help="alternatives per token for DeepConf confidence (0: ask for no logprobs)")
     p.add_argument("--completions", action="store_true", help="use /completions with a plain prompt, not chat")
     p.add_argument("--system-prompt", default=DEFAULT_SYSTEM_PROMPT, help="system prompt ('' for none)")
-    p.add_argument("--concurrency", type=int, default=8, help="streams open at once (default 8)")
+    p.add_argument("--concurrency", type=int, default=8, help="streams open at once per server (default 8)")
     p.add_argument("--problem-concurrency", type=int, default=1, help="problems run at once (default 1)")
     p.add_argument("--stall-timeout", type=positive_float, default=60.0, metavar="S",
                    help="a stream with no token for S seconds has failed (default 60)")
@@ -78,9 +80,16 @@ def _problems(args: argparse.Namespace) -> list[Problem]:
     return load_problems_any(args.problems, limit=args.limit)
 
 
+def endpoints_from_args(args: argparse.Namespace) -> list[EndpointConfig]:
+    """One EndpointConfig per ``--base-url`` (same model and settings)."""
+    first = endpoint_from_args(args)
+    return [first, *(replace(first, base_url=u) for u in args.base_url[1:])]
+
+
 def endpoint_from_args(args: argparse.Namespace) -> EndpointConfig:
+    """The first ``--base-url``'s endpoint."""
     return EndpointConfig(
-        base_url=args.base_url, model=args.model, api_key=args.api_key, chat=not args.completions,
+        base_url=args.base_url[0], model=args.model, api_key=args.api_key, chat=not args.completions,
         system_prompt=args.system_prompt or None, max_tokens=args.max_tokens, temperature=args.temperature,
         top_p=args.top_p, top_logprobs=args.top_logprobs, max_concurrency=args.concurrency,
         stall_timeout_s=args.stall_timeout, retries=args.retries)
@@ -95,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("--problem-concurrency", args.problem_concurrency, "at least 1")
     check_output(args.json, "--json", inputs=[args.problems] if args.problems else [])
     problems = _problems(args)
-    endpoint = endpoint_from_args(args)
+    endpoints = endpoints_from_args(args)
     quiet = args.json == "-"
     results = ResultsFile(args.out, settings) if args.out else None
     if results is not None and (results.done or results.failed):
@@ -106,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(live_row_line(row), file=sys.stderr if quiet else sys.stdout, flush=True)
 
     try:
-        rows = asyncio.run(_run(problems, endpoint, settings, results, args.problem_concurrency, on_row))
+        rows = asyncio.run(_run(problems, endpoints, settings, results, args.problem_concurrency, on_row))
     except (DeepPruneError, KeyboardInterrupt):
         if results is not None:
             print(f"deepprune run: {len(results.done)} problem(s) are saved in {args.out}; run the same command "
@@ -119,8 +128,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not quiet:
         print(live_summary_text(summary, settings.strategy))
     if args.json:
-        write_json({"settings": {**vars_settings(settings), "base_url": endpoint.display_url}, **summary.to_dict()},
-                   args.json)
+        urls: dict[str, Any] = {"base_url": endpoints[0].display_url}
+        if len(endpoints) > 1:
+            urls["base_urls"] = [e.display_url for e in endpoints]
+        write_json({"settings": {**vars_settings(settings), **urls}, **summary.to_dict()}, args.json)
     if summary.problems_failed:
         print(f"deepprune run: {summary.problems_failed} problem(s) failed (traces failed, no answer)"
               + (f"; run the same command again to retry them (saved in {args.out})" if args.out else ""),
@@ -133,8 +144,25 @@ def vars_settings(s: RunSettings) -> dict[str, Any]:
     return {"strategy": s.strategy, "budget": s.budget, "seed": s.seed, "model": s.model, "compare": s.compare}
 
 
-async def _run(problems: list[Problem], endpoint: EndpointConfig, settings: RunSettings,
+async def _run(problems: list[Problem], endpoints: list[EndpointConfig], settings: RunSettings,
                results: ResultsFile | None, concurrency: int, on_row: Any) -> list[LiveRow]:
-    await preflight(endpoint)
-    async with LiveSource(endpoint) as source:
+    await _preflight_any(endpoints)
+    async with LiveSource(endpoints) as source:
         return await run_live(problems, source, settings, results=results, concurrency=concurrency, on_row=on_row)
+
+
+async def _preflight_any(endpoints: list[EndpointConfig]) -> None:
+    """Check the endpoints; with several, one that is down is only logged (the pool routes
+    around it), and the run stops only when none answers (with the first one's error)."""
+    if len(endpoints) == 1:
+        await preflight(endpoints[0])
+        return
+    errors: list[ClientError] = []
+    for e in endpoints:
+        try:
+            await preflight(e)
+        except ClientError as exc:
+            log.warning("%s", exc)
+            errors.append(exc)
+    if len(errors) == len(endpoints):
+        raise errors[0]

@@ -7,8 +7,13 @@ every strategy run unchanged.
 * **launch** starts one streaming request (``n=1``) with the trace's own seed,
   :func:`deepprune.core.seeds.trace_seed` ``(seed, problem.id, trace_id)``: the same samples
   ``deepprune collect --seed`` records, on a server that honours seeds. At most
-  ``config.max_concurrency`` streams are open at once (over all sessions of the source); a
-  launched trace waits for a free stream.
+  ``config.max_concurrency`` streams are open at once per endpoint (over all sessions of the
+  source); a launched trace waits for a free stream.
+* **endpoints**: given several endpoints of one model, each new request (a launch or a resume's
+  continuation) goes through an :class:`~deepprune.sources.pool.EndpointPool`: to the healthy
+  endpoint with the fewest open streams; a request that fails before its first token because the
+  endpoint is unwell marks it down and goes to another one (see :mod:`deepprune.sources.pool`).
+  One endpoint is the same pool with one member.
 * **tokens**: every token received is counted (``generated()``), with its DeepConf confidence
   when the server sends top-k logprobs; at the end of a stream without per-token logprobs the
   server's ``usage.completion_tokens`` when larger: the one rule of
@@ -31,8 +36,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -45,6 +50,7 @@ from deepprune.redact import redact
 from deepprune.sources.accumulate import StreamAccumulator
 from deepprune.sources.base import WatchFn
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
+from deepprune.sources.pool import EndpointPool, PoolConfig
 from deepprune.types import FinishReason, Problem
 
 __all__ = ["LiveSession", "LiveSource"]
@@ -86,12 +92,14 @@ class _LiveTrace:
 class LiveSession:
     """One problem's live traces. See the module docstring."""
 
-    def __init__(self, client: StreamClient, problem: Problem, seed: int) -> None:
-        self._client = client
+    def __init__(self, clients: Sequence[StreamClient], pool: EndpointPool, problem: Problem, seed: int) -> None:
+        self._clients = tuple(clients)
+        self._pool = pool
+        self._config = self._clients[0].config
         self.problem = problem
         self.seed = seed
         self.capacity: int | None = None
-        self.has_confidence = client.config.top_logprobs > 0
+        self.has_confidence = self._config.top_logprobs > 0
         self._traces: dict[int, _LiveTrace] = {}
         self._queue: asyncio.Queue[tuple[int, int, int]] = asyncio.Queue()
         self._watch: WatchFn = lambda _tid: None
@@ -183,17 +191,18 @@ class LiveSession:
                                       name=f"deepprune-trace-{self.problem.id}-{tid}")
 
     async def _run(self, tid: int, st: _LiveTrace, version: int, seed: int, prefill: str) -> None:
-        cfg = self._client.config
+        cfg = self._config
         remaining = cfg.max_tokens - st.n
         try:
             if remaining <= 0:
                 st.finish_reason = FinishReason.LENGTH
                 self._post(tid, st, _END)
                 return
-            async with self._client.semaphore:
-                end: StreamEnd | None = None
-                async for item in self._client.stream(self.problem.question, seed=seed, max_tokens=remaining,
-                                                      prefill=prefill):
+            end: StreamEnd | None = None
+            # the pool holds a stream on one endpoint until this block ends (aclosing: at once)
+            async with aclosing(self._pool.stream(self._clients, self.problem.question, seed=seed,
+                                                  max_tokens=remaining, prefill=prefill)) as items:
+                async for item in items:
                     if st.version != version:
                         return
                     if isinstance(item, TokenChunk):
@@ -234,20 +243,31 @@ class LiveSession:
 
 
 class LiveSource:
-    """A :class:`~deepprune.sources.base.TraceSource` backed by an OpenAI-compatible server.
+    """A :class:`~deepprune.sources.base.TraceSource` backed by OpenAI-compatible servers.
 
-    One HTTP client and one concurrency bound (``config.max_concurrency`` open streams) are
-    shared by all sessions opened inside one event loop. ``transport`` is for tests.
+    ``config`` is one endpoint, or several endpoints of the same model (e.g. ``[replace(cfg,
+    base_url=u) for u in urls]``) between which requests are routed by an
+    :class:`~deepprune.sources.pool.EndpointPool` (``pool`` configures its health rules). The
+    pool, and with it the concurrency bound (each endpoint's ``max_concurrency`` open streams),
+    is shared by all sessions opened inside one event loop; each session opens its own HTTP
+    client per endpoint. ``transport`` is for tests.
     """
 
-    def __init__(self, config: EndpointConfig, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.config = config
+    def __init__(self, config: EndpointConfig | Sequence[EndpointConfig], *,
+                 transport: httpx.AsyncBaseTransport | None = None, pool: PoolConfig | None = None) -> None:
+        self.configs: tuple[EndpointConfig, ...] = (config,) if isinstance(config, EndpointConfig) else tuple(config)
+        EndpointPool(self.configs, pool)  # validate now (one model, at least one endpoint)
+        self.config = self.configs[0]
+        self.pool_config = pool or PoolConfig()
         self._transport = transport
-        self._semaphore: asyncio.Semaphore | None = None
+        self._pool: EndpointPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
-        return f"LiveSource(base_url={self.config.display_url!r}, model={self.config.model!r})"
+        if len(self.configs) == 1:
+            return f"LiveSource(base_url={self.config.display_url!r}, model={self.config.model!r})"
+        urls = [c.display_url for c in self.configs]
+        return f"LiveSource(base_urls={urls!r}, model={self.config.model!r})"
 
     async def __aenter__(self) -> LiveSource:
         return self
@@ -256,22 +276,29 @@ class LiveSource:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Nothing to release: each session closes its own streams and HTTP client on exit."""
-        self._semaphore = None
+        """Nothing to release: each session closes its own streams and HTTP clients on exit."""
+        self._pool = None
         self._loop = None
 
-    def _shared_semaphore(self) -> asyncio.Semaphore:
+    @property
+    def pool(self) -> EndpointPool | None:
+        """The endpoint pool of the current event loop (None before the first session)."""
+        return self._pool
+
+    def _shared_pool(self) -> EndpointPool:
         loop = asyncio.get_running_loop()
-        if self._semaphore is None or self._loop is not loop:
-            self._semaphore = asyncio.Semaphore(self.config.max_concurrency)
+        if self._pool is None or self._loop is not loop:
+            self._pool = EndpointPool(self.configs, self.pool_config)
             self._loop = loop
-        return self._semaphore
+        return self._pool
 
     @asynccontextmanager
     async def session(self, problem: Problem, *, seed: int = 0) -> AsyncIterator[LiveSession]:
-        async with StreamClient(self.config, transport=self._transport,
-                                semaphore=self._shared_semaphore()) as client:
-            sess = LiveSession(client, problem, seed)
+        pool = self._shared_pool()
+        async with AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(StreamClient(c, transport=self._transport))
+                       for c in self.configs]
+            sess = LiveSession(clients, pool, problem, seed)
             try:
                 yield sess
             finally:

@@ -38,7 +38,7 @@ import logging
 import os
 import random
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -316,7 +316,7 @@ class StreamClient:
         return body
 
     async def stream(self, prompt: str, *, seed: int, max_tokens: int | None = None,
-                     prefill: str = "") -> AsyncIterator[TokenChunk | StreamEnd]:
+                     prefill: str = "") -> AsyncGenerator[TokenChunk | StreamEnd, None]:
         """Stream one trace: TokenChunks, then one StreamEnd. See the module docstring for errors."""
         if self._client is None:
             raise ClientError("StreamClient used outside 'async with'")
