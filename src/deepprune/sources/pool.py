@@ -209,10 +209,10 @@ class EndpointPool:
         tried: set[int] = set()
         while True:
             i = await self.acquire(tried)
-            if on_route is not None:
-                on_route(i)
             got_token = False
             try:
+                if on_route is not None:
+                    on_route(i)
                 async with aclosing(clients[i].stream(prompt, seed=seed, max_tokens=max_tokens,
                                                       prefill=prefill)) as items:
                     async for item in items:
