@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +38,7 @@ from deepprune.errors import ClientError, ConfigError, DataError
 from deepprune.formats.benchmarks import load_problems
 from deepprune.formats.tracefile import TraceWriter
 from deepprune.sources.accumulate import StreamAccumulator
-from deepprune.sources.openai_client import EndpointConfig, StreamClient, TokenChunk
+from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
 from deepprune.sources.pool import EndpointPool, PoolConfig
 from deepprune.types import FinishReason, Problem, Trace
 
@@ -146,11 +146,22 @@ def _check_resume(out: Path, existing: Mapping[str, Any], header: Mapping[str, A
                 path=out, line=1, field=key)
 
 
-async def _sample(pool: EndpointPool, clients: Sequence[StreamClient], problem: Problem, index: int, seed: int,
+@dataclass(frozen=True)
+class _Routed:
+    """The clients of several endpoints behind one pool, streaming like one :class:`StreamClient`."""
+
+    pool: EndpointPool
+    clients: Sequence[StreamClient]
+
+    def stream(self, prompt: str, *, seed: int) -> AsyncGenerator[TokenChunk | StreamEnd, None]:
+        return self.pool.stream(self.clients, prompt, seed=seed)
+
+
+async def _sample(client: StreamClient | _Routed, problem: Problem, index: int, seed: int,
                   on_tokens: Any) -> Trace:
     acc = StreamAccumulator()  # the token-counting rule shared with live runs
     ended = False
-    async with aclosing(pool.stream(clients, problem.question, seed=seed)) as items:
+    async with aclosing(client.stream(problem.question, seed=seed)) as items:
         async for item in items:
             if isinstance(item, TokenChunk):
                 acc.add(item)
@@ -221,7 +232,7 @@ async def collect(config: EndpointConfig | Sequence[EndpointConfig], problems: S
             queue.put_nowait(job)
         fatal: list[BaseException] = []
 
-        async def worker(clients: Sequence[StreamClient]) -> None:
+        async def worker(client: _Routed) -> None:
             while not fatal:
                 try:
                     problem, index = queue.get_nowait()
@@ -229,7 +240,7 @@ async def collect(config: EndpointConfig | Sequence[EndpointConfig], problems: S
                     return
                 s = trace_seed(seed, problem.id, index)
                 try:
-                    trace = await _sample(pool, clients, problem, index, s, on_tokens)
+                    trace = await _sample(client, problem, index, s, on_tokens)
                 except ClientError as exc:
                     state["failed"] += 1
                     state["streak"] += 1
@@ -248,7 +259,8 @@ async def collect(config: EndpointConfig | Sequence[EndpointConfig], problems: S
 
         async with AsyncExitStack() as stack:
             clients = [await stack.enter_async_context(StreamClient(c, transport=transport)) for c in configs]
-            await asyncio.gather(*(worker(clients) for _ in range(pool.capacity)))
+            routed = _Routed(pool, clients)
+            await asyncio.gather(*(worker(routed) for _ in range(pool.capacity)))
         bar.close()
         if fatal:
             raise fatal[0]
