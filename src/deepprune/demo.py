@@ -19,6 +19,8 @@ DEMO_STRATEGIES = (
     "deepconf-high",
     "deepconf-low",
     "deepconf-high:window=64,warmup=4",
+    "first-finish",
+    "short-m",
     "deepprune",
     "deepprune:recover=0",
     "deepprune:judge=noisy-oracle,auroc=0.9",
