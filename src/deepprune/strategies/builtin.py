@@ -15,7 +15,7 @@ def _cons(params: dict[str, str]) -> StrategyFactory:
 
 @register("oracle", "lower bound: one trace per distinct answer finishes, the rest stop at the prefix (replay only)")
 def _oracle(params: dict[str, str]) -> StrategyFactory:
-    prefix = take(params, "prefix", str, "words:25")
+    prefix = take(params, "prefix", str, "tokens:64")  # deepprune's default cut: the bound at the same cut
     OracleStrategy(prefix)  # validate now, not per problem
     return lambda: OracleStrategy(prefix)
 

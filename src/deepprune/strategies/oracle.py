@@ -36,7 +36,7 @@ class OracleStrategy(Strategy):
 
     name = "oracle"
 
-    def __init__(self, prefix: str | Truncation = "words:25") -> None:
+    def __init__(self, prefix: str | Truncation = "tokens:64") -> None:
         self.rule = Truncation.parse(prefix)
         self._watcher = PrefixWatcher(self.rule)
         self._ctx: RunContext | None = None
