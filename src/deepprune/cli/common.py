@@ -156,3 +156,17 @@ def write_json(obj: Any, dest: str) -> None:
         sys.stdout.write(text + "\n")
     else:
         Path(dest).write_text(text + "\n", encoding="utf-8")
+
+
+async def wait_for_signal() -> None:
+    """Wait until SIGINT or SIGTERM (a foreground server command's main loop)."""
+    import asyncio
+    import contextlib
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

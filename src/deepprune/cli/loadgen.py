@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import errno
-import signal
 import sys
 from typing import Any
 
-from deepprune.cli.common import int_at_least, non_negative_float
+from deepprune.cli.common import int_at_least, non_negative_float, wait_for_signal
 from deepprune.errors import ConfigError
 from deepprune.loadgen import FLAVORS, GeneratorConfig, LoadGenerator
 
@@ -54,12 +52,7 @@ async def _serve(gen: LoadGenerator) -> None:
         raise ConfigError("--host/--port", f"{gen.config.host}:{gen.config.port}",
                           f"an address to listen on ({exc.strerror or exc})") from None
     print(f"listening on {gen.base_url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await wait_for_signal()
     finally:
         await gen.close()

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import errno
-import signal
 import socket
 import sys
 from typing import Any
 
-from deepprune.cli.common import add_trace_input_args, int_at_least, load_trace_args, non_negative_float
+from deepprune.cli.common import (
+    add_trace_input_args,
+    int_at_least,
+    load_trace_args,
+    non_negative_float,
+    wait_for_signal,
+)
 from deepprune.errors import ConfigError
 from deepprune.replayserver import Assign, Fault, ReplayServer, ServerConfig
 
@@ -88,12 +92,7 @@ async def _serve(server: ReplayServer) -> None:
           f"traces, model {server.model!r}, {server.config.rate or 'unpaced'} tokens/s per stream",
           file=sys.stderr)
     print(f"listening on {server.base_url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await wait_for_signal()
     finally:
         await server.aclose()
