@@ -127,8 +127,9 @@ class ClassBalance:
         return self.whole_prefixes / self.traces if self.traces else float("nan")
 
     def __str__(self) -> str:
+        rate = f"{100 * self.positive_rate:.1f}%" if self.pairs else "—"
         out = (f"{self.problems} problems, {self.prefixes} prefixes, {self.pairs} pairs: "
-               f"{self.positives} same ({100 * self.positive_rate:.1f}%), {self.negatives} different")
+               f"{self.positives} same ({rate}), {self.negatives} different")
         if self.traces:
             out += (f"; {100 * self.whole_share:.1f}% of {self.traces} traces whole or answered at the cut"
                     f" ({self.excluded} pairs left out)")
