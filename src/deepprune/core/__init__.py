@@ -19,10 +19,12 @@ from deepprune.core.events import (
     Event,
     Halt,
     Launch,
+    Probe,
     Resume,
     Stop,
     TraceFailed,
     TraceFinished,
+    TraceProbed,
     TraceProgress,
 )
 from deepprune.core.protocol import AnswerPeek, Decision, FunctionPeek, RunContext, Strategy, StrategyFactory
@@ -37,6 +39,7 @@ __all__ = [
     "FunctionPeek",
     "Halt",
     "Launch",
+    "Probe",
     "Resume",
     "RunContext",
     "Stop",
@@ -45,6 +48,7 @@ __all__ = [
     "StrategySpec",
     "TraceFailed",
     "TraceFinished",
+    "TraceProbed",
     "TraceProgress",
     "take",
     "trace_seed",

@@ -92,10 +92,13 @@ class RunContext:
     """Whether events carry DeepConf token confidences."""
     answer_peek: AnswerPeek | None = field(repr=False, compare=False)
     """Replay only (see the module docstring): ask for it with :meth:`require_answer_peek`."""
+    can_probe: bool = False
+    """Whether the source answers :class:`~deepprune.core.events.Probe` actions (live: always;
+    replay: when every trace carries recorded probes)."""
 
     def __init__(self, problem: Problem, budget: int, seed: int = 0, has_confidence: bool = False,
                  answer_peek: AnswerPeek | None = None, *,
-                 peek_answer: Callable[[int], str | None] | None = None) -> None:
+                 peek_answer: Callable[[int], str | None] | None = None, can_probe: bool = False) -> None:
         if peek_answer is not None:
             if answer_peek is not None:
                 raise TypeError("pass answer_peek or peek_answer, not both")
@@ -105,6 +108,7 @@ class RunContext:
         object.__setattr__(self, "seed", seed)
         object.__setattr__(self, "has_confidence", has_confidence)
         object.__setattr__(self, "answer_peek", answer_peek)
+        object.__setattr__(self, "can_probe", can_probe)
 
     def require_answer_peek(self, user: str) -> AnswerPeek:
         """The replay's recorded answers for ``user`` (e.g. ``"the oracle strategy"``).

@@ -36,7 +36,7 @@ def _bool(raw: str) -> bool:
 
 @register("deepprune", "judge clustering at the prefix, redundant traces stopped, pruned ones resumed while the "
                        "vote is contested: judge=lexical,tau=0.2,p=1,kmax=32,vote=representatives|largest|confidence,"
-                       "k2=20,k3=10,prefix=tokens:64,recover=2,futile=0,futile_after=8")
+                       "k2=20,k3=10,prefix=tokens:64,recover=2,futile=0,futile_after=8,probe=off,probe_weight=1,trust_probes=on")
 def _deepprune(params: dict[str, str]) -> StrategyFactory:
     return _deepprune_with(params, tau=0.2, prefix="tokens:64", recover=2, futile=0.0)
 
@@ -70,6 +70,9 @@ def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover:
         recover_batch=take(params, "recover_batch", _bool, True),
         futile=take(params, "futile", float, futile),
         futile_after=take(params, "futile_after", int, 8),
+        probe=take(params, "probe", _bool, False),
+        probe_weight=take(params, "probe_weight", float, 1.0),
+        trust_probes=take(params, "trust_probes", _bool, True),
     )
     judge = make_judge(take(params, "judge", str, "lexical"), params)
     return lambda: DeepPruneStrategy(judge, cfg)
