@@ -35,7 +35,9 @@ Open choices and what we do:
   dataset: standard deviation ~0.04, range 0.12-0.25 per problem), so a typical weight is within
   a factor ``e^0.4`` of the mean one and the extremes differ by ``e^1`` to ``e^2.5`` (CISC's
   regime: confidence reorders close votes, not clear majorities). ``temperature=inf`` gives every
-  trace the same weight: exactly cons@K (tested).
+  trace the same weight: exactly cons@K (tested). A huge *finite* temperature equals cons@K
+  except on exact ties, which its tiny weight differences break by confidence instead of by
+  finish order.
   The score scale matters: DeepConf scores (about 1-20) want a larger temperature.
 
 Needs per-token confidences (top-k logprobs): on data without them it raises
