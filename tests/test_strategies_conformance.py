@@ -27,6 +27,13 @@ VARIANTS = [
     "esc:w=3",
     "adaptive:parallel=4,threshold=0.9",
     "oracle:prefix=tokens:32",
+    "cisc:temperature=inf",
+    "cisc:score=logprob,temperature=0.01",
+    "cisc:score=bottom10,temperature=2,window=32",
+    "self-certainty:p=0",
+    "self-certainty:p=2,k=5",
+    "rpc:prune=mean",
+    "rpc:prune=none,dedup=false",
 ]
 SPECS = sorted(available()) + VARIANTS
 K = 24
@@ -72,7 +79,8 @@ def test_answers_when_a_trace_finishes(spec: str, traces: TraceSet) -> None:
             assert res.answer is not None, (spec, res)
 
 
-@pytest.mark.parametrize("spec", ["deepconf", "deepconf-low", "deepconf-high"])
+@pytest.mark.parametrize("spec", ["deepconf", "deepconf-low", "deepconf-high", "cisc", "cisc:score=mean",
+                                  "self-certainty", "rpc"])
 def test_confidence_strategies_refuse_data_without_confidences(spec: str) -> None:
     ts = synthetic_traceset(n_problems=1, k=4, seed=1, with_confs=False)
     with pytest.raises(StrategyError, match="confidences"):

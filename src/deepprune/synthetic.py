@@ -5,7 +5,7 @@ with probability ``p_correct_majority``) and a few alternatives, like real self-
 where most traces agree. Lengths are log-normal around ``mean_tokens``. Texts are short
 reasoning-like sentences ending in ``\\boxed{answer}``; with ``with_confs`` every trace carries
 per-token confidences (higher on average for traces reaching the majority answer, as DeepConf
-observes).
+observes) and sampled-token logprobs derived from them (``-exp(-conf)``).
 """
 
 from __future__ import annotations
@@ -64,11 +64,15 @@ def synthetic_traceset(
                 per = len(text) // n
                 tokens = tuple(text[t * per:(t + 1) * per] if t < n - 1 else text[(n - 1) * per:]
                                for t in range(n))
-            confs = None
+            confs = logprobs = None
             if with_confs:
                 base = 2.5 if a_idx == 0 else 1.8
                 confs = tuple(float(x) for x in np.clip(rng.normal(base, 0.6, n), 0.01, None))
-            out.append(Trace(pid, j, text, n, answer, FinishReason.STOP, seed=j, tokens=tokens, confs=confs))
+                # the sampled token's logprob, from its confidence (no extra draw: the other
+                # fields stay as they were): a more peaked distribution, a likelier token
+                logprobs = tuple(-float(np.exp(-c)) for c in confs)
+            out.append(Trace(pid, j, text, n, answer, FinishReason.STOP, seed=j, tokens=tokens, confs=confs,
+                             logprobs=logprobs))
         traces[pid] = tuple(out)
     header = {"format": FORMAT, "model": "synthetic", "token_count": "synthetic",
               "synthetic": True, "seed": seed}

@@ -94,6 +94,9 @@ class TraceFinished:
     finish_reason: FinishReason = FinishReason.UNKNOWN
     confs: tuple[float, ...] | None = None
     """All token confidences of the trace, when available."""
+    logprobs: tuple[float, ...] | None = None
+    """The log-probability of each sampled token, when available (replay: recorded ``logprobs``;
+    live: the ``logprob`` the server sends with the top-k alternatives)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,9 +197,10 @@ class LiveSession:
             if kind == _END:
                 st.status = _FINISHED
                 confs = tuple(st.confs) if st.confs is not None and len(st.confs) == st.n else None
+                logprobs = tuple(st.acc.logprobs) if confs is not None and len(st.acc.logprobs) == st.n else None
                 text = st.text
                 return TraceFinished(tid, st.n, text, extract_answer(text, self.problem.kind),
-                                     st.finish_reason, confs)
+                                     st.finish_reason, confs, logprobs)
             st.status = _FAILED
             return TraceFailed(tid, st.n, st.error)
         return None

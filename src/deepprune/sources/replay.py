@@ -199,7 +199,8 @@ class ReplaySession:
                 st.status = _FINISHED
                 st.offset = tr.n_tokens
                 st.delivered = tr.n_tokens
-                return TraceFinished(tid, tr.n_tokens, tr.text, tr.answer, tr.finish_reason, tr.confs)
+                return TraceFinished(tid, tr.n_tokens, tr.text, tr.answer, tr.finish_reason, tr.confs,
+                                     tr.logprobs)
             prev = st.delivered
             st.delivered = n
             confs = tr.confs[prev:n] if tr.confs is not None else None

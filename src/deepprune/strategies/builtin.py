@@ -157,3 +157,34 @@ def _first_finish(params: dict[str, str]) -> StrategyFactory:
     from deepprune.strategies.short_m import ShortMStrategy
 
     return lambda: ShortMStrategy(1)
+
+
+# ---------------------------------------------------------------- issue 12: confidence-weighted votes
+@register("cisc", "confidence-informed self-consistency: all K finish, softmax(score / temperature) weights: "
+                  "score=prob|logprob|mean|lowest|bottom10|tail, temperature=0.1 (inf: cons), window=2048 "
+                  "(needs confidences)")
+def _cisc(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.cisc import CISCConfig, CISCStrategy
+
+    cfg = CISCConfig(score=take(params, "score", str, "prob"), temperature=take(params, "temperature", float, 0.1),
+                     window=take(params, "window", int, 2048))
+    return lambda: CISCStrategy(cfg)
+
+
+@register("self-certainty", "self-certainty Borda vote: all K finish, ranked by mean KL from uniform over the "
+                            "top-k, weight (N - rank + 1)^p: p=0.5, k=20 (needs confidences)")
+def _self_certainty(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.self_certainty import SelfCertaintyConfig, SelfCertaintyStrategy
+
+    cfg = SelfCertaintyConfig(p=take(params, "p", float, 0.5), k=take(params, "k", int, 20))
+    return lambda: SelfCertaintyStrategy(cfg)
+
+
+@register("rpc", "reasoning-pruning perplexity consistency: all K finish, low-probability traces pruned "
+                 "(prune=weibull|mean|none), vote weighted by exp(mean logprob), dedup=true "
+                 "(needs sampled-token logprobs)")
+def _rpc(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.rpc import RPCConfig, RPCStrategy
+
+    cfg = RPCConfig(prune=take(params, "prune", str, "weibull"), dedup=take(params, "dedup", _bool, True))
+    return lambda: RPCStrategy(cfg)
