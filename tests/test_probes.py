@@ -248,3 +248,52 @@ def test_probe_file_records_probes_in_input_order_and_resumes(tmp_path: Path) ->
     assert gzip.open(out).read() == before
     with pytest.raises(Exception, match="other than the input"):
         asyncio.run(probe_file(src, src, cfg, (16,), transport=server.transport()))
+
+
+# ------------------------------------------------------------------ probe-exit (Dynasor-CoT)
+def _never_agreeing(ts: TraceSet) -> TraceSet:
+    """Every probe answers nothing: no run of agreeing probes ever forms."""
+    out = {pid: tuple(dataclasses.replace(t, probes=tuple(AnswerProbe(p.at, None, None, p.n_tokens)
+                                                          for p in t.probes)) for t in trs)
+           for pid, trs in ts.traces.items()}
+    return TraceSet(ts.problems, out, ts.header, ts.name)
+
+
+def test_probe_exit_with_probes_that_never_agree_is_cons() -> None:
+    from deepprune.synthetic import synthetic_traceset
+
+    ts = _never_agreeing(synthetic_traceset(n_problems=5, k=12, seed=3, mean_tokens=200, probe_every=32))
+    for seed in range(2):
+        src = ReplaySource(ts, ordering_seed=seed)
+        for p in ts.problems:
+            pe = asyncio.run(run_problem(make_strategy("probe-exit:every=32,consensus=off"), src, p, budget=12))
+            cons = asyncio.run(run_problem(make_strategy("cons"), src, p, budget=12))
+            assert pe.answer == cons.answer
+            assert pe.tokens == cons.tokens + pe.info["probe_tokens"] and pe.info["exited"] == 0
+
+
+def test_probe_exit_stops_traces_whose_probes_settle() -> None:
+    # traces of 200 tokens, probes every 32 tokens all giving the final answer
+    p = Problem("p0", "q", "42")
+    trs = tuple(_trace("p0", i, a, n=200, probes=tuple(AnswerProbe(c, a, -0.1, 2) for c in range(32, 200, 32)))
+                for i, a in enumerate(["42", "42", "41", "42"]))
+    ts = TraceSet((p,), {"p0": trs}, {})
+    res = asyncio.run(run_problem(make_strategy("probe-exit:every=32,agree=2,consensus=off"), ReplaySource(ts), p,
+                                  budget=4))
+    assert res.answer == "42" and res.info["exited"] == 4
+    assert res.tokens == 4 * 64 + 4 * 2 * 2  # each stopped at its second probe (64 tokens), 2 probes of 2 tokens
+    # consensus: once two answers agree and every running probe agrees, the problem stops
+    agree = tuple(_trace("p0", i, "42", n=200, probes=tuple(AnswerProbe(c, "42", -0.1, 2) for c in range(32, 200, 32)))
+                  for i in range(4))
+    ts2 = TraceSet((p,), {"p0": agree}, {})
+    res2 = asyncio.run(run_problem(make_strategy("probe-exit:every=32,agree=3"), ReplaySource(ts2), p, budget=4))
+    # traces 0 and 1 exit at their third probe (96 tokens); then two answers agree with the running
+    # traces' latest probes, so the problem stops at that tick: 4 x 96 tokens + 10 probes of 2 tokens
+    assert res2.answer == "42" and res2.info["consensus_stop"] and res2.info["exited"] == 2
+    assert res2.tokens == 4 * 96 + 10 * 2
+
+
+def test_probe_exit_without_probes_is_not_applicable() -> None:
+    ts = _set(["42"], probe=False)
+    with pytest.raises(NotApplicable, match="probe-exit"):
+        asyncio.run(run_problem(make_strategy("probe-exit"), ReplaySource(ts), ts.problems[0], budget=1))

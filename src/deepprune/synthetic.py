@@ -10,10 +10,12 @@ observes) and sampled-token logprobs derived from them (``-exp(-conf)``).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from deepprune.formats.tracefile import FORMAT
-from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
+from deepprune.types import AnswerKind, AnswerProbe, FinishReason, Problem, Trace, TraceSet
 
 __all__ = ["synthetic_traceset"]
 
@@ -33,6 +35,7 @@ def synthetic_traceset(
     with_tokens: bool = False,
     no_answer_rate: float = 0.02,
     name: str = "synthetic",
+    probe_every: int | None = None,
 ) -> TraceSet:
     """Generate a reproducible synthetic TraceSet (see the module docstring)."""
     rng = np.random.default_rng(seed)
@@ -76,4 +79,32 @@ def synthetic_traceset(
         traces[pid] = tuple(out)
     header = {"format": FORMAT, "model": "synthetic", "token_count": "synthetic",
               "synthetic": True, "seed": seed}
+    if probe_every is not None:
+        traces = _with_probes(traces, probe_every, seed)
+        header["probe"] = {"model": "synthetic", "at": f"every {probe_every} tokens"}
     return TraceSet(tuple(problems), traces, header, name=name)
+
+
+def _with_probes(traces: dict[str, tuple[Trace, ...]], every: int, seed: int) -> dict[str, tuple[Trace, ...]]:
+    """Answer probes every ``every`` tokens (own RNG: the traces are otherwise unchanged). A probe
+    after ``c`` of ``n`` tokens gives the trace's final answer with probability ``0.2 + 0.8 c/n``,
+    else another answer of the problem, or none (10%)."""
+    rng = np.random.default_rng([seed, 0x9B0BE])
+    out: dict[str, tuple[Trace, ...]] = {}
+    for pid, trs in traces.items():
+        pool = sorted({t.answer for t in trs if t.answer is not None})
+        new = []
+        for t in trs:
+            probes = []
+            for c in range(every, t.n_tokens, every):
+                r = rng.random()
+                if r < 0.1:
+                    ans = None
+                elif r < 0.1 + 0.9 * (0.2 + 0.8 * c / t.n_tokens) and t.answer is not None:
+                    ans = t.answer
+                else:
+                    ans = pool[int(rng.integers(len(pool)))] if pool else None
+                probes.append(AnswerProbe(c, ans, -0.2, 3))
+            new.append(dataclasses.replace(t, probes=tuple(probes)))
+        out[pid] = tuple(new)
+    return out

@@ -46,6 +46,10 @@ in ``Decision.info["recovered"]``, resume rounds in ``info["recovery_rounds"]``.
 judge a problem whose answer leads by fewer than ``N`` traces is resumed until it does (or no
 pruned trace is left); with no pruned trace left the vote is cons@K's.
 
+**Trust** (``trust=q``; default off): a pruned trace that joined its cluster with judge
+probability at least ``q`` counts, for recovery, as a finished vote for its cluster's answer and
+is never resumed: recovery then checks only the merges the judge was unsure of.
+
 **Futility** (``futile=q``, ``futile_after=n``; default off, ``n`` = 8): once at least ``n``
 traces have finished and no answer holds a share ``q`` of them, the problem is diffuse — cons@K's
 answer there is a lottery — and recovery stops; the answer is the current winner. Off by
@@ -152,6 +156,9 @@ class DeepPruneConfig:
     """``probe=on``: weight of the answer agreement against the judge's probability (1 = probes decide)."""
     trust_probes: bool = True
     """``probe=on``: recovery counts members merged by answer agreement as votes, never resumes them."""
+    trust: float | None = None
+    """Recovery counts members that joined with a judge probability >= ``trust`` as votes and never
+    resumes them (None = off: every judge merge may be resumed)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.tau <= 1.0:
@@ -179,6 +186,8 @@ class DeepPruneConfig:
             raise ConfigError("conf_score", self.conf_score, " or ".join(SCORES))
         if self.conf_window < 1:
             raise ConfigError("conf_window", self.conf_window, "a positive integer")
+        if self.trust is not None and not 0.0 <= self.trust <= 1.0:
+            raise ConfigError("trust", self.trust, "a probability in [0, 1] or 'none'")
         if not 0.0 <= self.probe_weight <= 1.0:
             raise ConfigError("probe_weight", self.probe_weight, "a weight in [0, 1]")
 
@@ -230,6 +239,8 @@ class DeepPruneStrategy(Strategy):
         self._probed: dict[int, str | None] = {}
         self._verified: set[int] = set()
         """Pruned traces merged by answer agreement (probe=on)."""
+        self._confident: set[int] = set()
+        """Pruned traces merged with a judge probability >= ``trust``."""
         self.probes = 0
         self.judge_calls = 0
         self.judge_tokens = 0
@@ -343,7 +354,7 @@ class DeepPruneStrategy(Strategy):
         as the winner still needs finished votes to lead by ``recover`` (at least one), so a
         live run needs fewer round trips; fewer when fewer candidates are left."""
         assert self._ctx is not None
-        trusted = self._verified if (self.cfg.probe and self.cfg.trust_probes) else set()
+        trusted = (self._verified if (self.cfg.probe and self.cfg.trust_probes) else set()) | self._confident
         pruned = [m for c in self._clusters for m in c[1:] if m in self._stopped and m not in trusted]
         if not pruned:
             return []
@@ -448,6 +459,8 @@ class DeepPruneStrategy(Strategy):
             mine = np.asarray(owner) == best
             if self.cfg.probe_weight >= 1.0 and bool(agreed[mine].all()):
                 self._verified.add(tid)
+            if self.cfg.trust is not None and sims[best] >= self.cfg.trust:
+                self._confident.add(tid)
             if finished:
                 return []
             self._running.discard(tid)
