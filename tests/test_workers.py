@@ -96,7 +96,15 @@ def _wait_rows(out: Path, n: int, proc: subprocess.Popen[str], timeout: float = 
     raise AssertionError(f"no {n} rows in {timeout} s")
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill", "kill-parent"])
 def test_interrupted_or_killed_run_resumes_with_workers(how: str, traces_path: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r.jsonl"
@@ -111,12 +119,17 @@ def test_interrupted_or_killed_run_resumes_with_workers(how: str, traces_path: P
             assert proc.returncode == 130, err
             assert "Traceback" not in err, err
             assert "saved in" in err and "run the same command again" in err
-        else:  # the parent and its workers, killed at once
+        else:
             kids = [int(x) for x in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                                    text=True).stdout.split()]
-            for pid in [proc.pid, *kids]:
+            assert len(kids) >= 2  # the workers (and multiprocessing's resource tracker)
+            for pid in [proc.pid, *kids] if how == "kill" else [proc.pid]:  # kill-parent: orphans stop
                 os.kill(pid, signal.SIGKILL)
             proc.communicate(timeout=30)
+            t0 = time.monotonic()
+            while any(_alive(k) for k in kids):
+                assert time.monotonic() - t0 < 15, "orphaned workers still running"
+                time.sleep(0.1)
         before = _rows(out)
         assert 1 <= len(before) < len(TS.problems)
         assert len({r["problem_id"] for r in before}) == len(before)
