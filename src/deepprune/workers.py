@@ -28,7 +28,7 @@ interrupted one-process run), writes every row the workers had finished, and rai
 error (type, message, traceback) and exits; the parent stops the others the same way, writes what
 they finished, and raises :class:`WorkerError` naming the worker and the error. A worker that dies
 without a word (killed, out of memory) is reported with its exit status. A worker whose parent is
-gone stops on its own within about a second.
+gone stops on its own within a few seconds.
 """
 
 from __future__ import annotations
