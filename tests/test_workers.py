@@ -180,3 +180,19 @@ def test_a_worker_that_dies_is_reported_and_nothing_written_is_lost(tmp_path: Pa
     assert "exited with status -9" in str(ei.value)
     saved = _rows(tmp_path / "r.jsonl")
     assert [r["problem_id"] for r in saved] == [r.problem_id for r in seen]
+
+
+def test_an_unexpected_worker_exception_is_reported_with_its_type_and_traceback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    settings = RunSettings("cons", budget=2, seed=0, model="m")
+    bad: Any = object()  # not an EndpointConfig: the worker fails with a TypeError (a bug, not a deepprune error)
+    with pytest.raises(WorkerError) as ei, caplog.at_level("ERROR", logger="deepprune.workers"):
+        run_sharded(list(TS.problems[:2]), [bad], settings, workers=2)
+    assert ei.value.kind == "TypeError" and "dataclass" in str(ei.value)
+    assert "Traceback" in ei.value.remote_traceback and "Traceback" in caplog.text
+
+
+def test_workers_must_be_at_least_one(traces_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--problems", str(traces_path),
+                 "--workers", "0"]) == 1
+    assert "--workers must be at least 1" in capsys.readouterr().err
