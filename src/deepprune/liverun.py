@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from deepprune.core.protocol import StrategyFactory
 from deepprune.engine.runner import run_problem
@@ -38,8 +38,8 @@ from deepprune.sources.base import TraceSource
 from deepprune.strategies.registry import StrategySpec, build
 from deepprune.types import Problem, ProblemResult
 
-__all__ = ["RUN_FORMAT", "LiveRow", "LiveSummary", "Outcome", "ResultsFile", "RunSettings", "load_problems_any",
-           "run_live", "summarize"]
+__all__ = ["RUN_FORMAT", "LiveRow", "LiveSummary", "Outcome", "ResultsFile", "RowSink", "RunSettings",
+           "load_problems_any", "run_live", "summarize"]
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,19 @@ def summarize(rows: Sequence[LiveRow]) -> LiveSummary:
     return out
 
 
+class RowSink(Protocol):
+    """Where :func:`run_live` finds the problems already done and puts each finished row: a
+    :class:`ResultsFile`, or (``--workers``) a worker's pipe to the parent that writes the file."""
+
+    @property
+    def done(self) -> Mapping[str, LiveRow]: ...
+
+    @property
+    def failed(self) -> Mapping[str, LiveRow]: ...
+
+    def add(self, row: LiveRow) -> None: ...
+
+
 class ResultsFile:
     """The append-only results file of a run (see the module docstring)."""
 
@@ -247,7 +260,7 @@ async def run_live(
     source: TraceSource,
     settings: RunSettings,
     *,
-    results: ResultsFile | None = None,
+    results: RowSink | None = None,
     concurrency: int = 1,
     on_row: Callable[[LiveRow], None] | None = None,
 ) -> list[LiveRow]:
@@ -269,7 +282,7 @@ async def run_live(
     """
     factory = build(settings.strategy)
     base_factory = build(settings.compare) if settings.compare else None
-    done = results.done if results is not None else {}
+    done: Mapping[str, LiveRow] = results.done if results is not None else {}
     retry = dict(results.failed) if results is not None else {}
 
     async def one(p: Problem) -> LiveRow:
