@@ -60,6 +60,12 @@ class BenchRow:
     not_applicable: str | None = None
     """Why the strategy cannot run on this dataset (e.g. DeepConf without confidences); the
     row's figures are then nan / 0 and tables show "n/a"."""
+    family: str | None = None
+    """How the strategy saves tokens (:attr:`deepprune.core.Strategy.family`: ``vote``,
+    ``stop-early`` or ``prune``); None when it declares none or the row predates the field."""
+    paper: str | None = None
+    """The method the strategy implements (:attr:`deepprune.core.Strategy.paper`, a short citation
+    with its arXiv id or venue); None when it implements none or the row predates the field."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,7 +98,7 @@ class BenchRow:
 
 _NAN_ALLOWED = frozenset({"accuracy", "tokens", "tokens_per_problem", "leaderboard_tokens_1e8"})
 """Figures bench writes as NaN: on an n/a row, and accuracy on a dataset without gold answers."""
-_NONE_ALLOWED = frozenset({"reduction", "model", "token_count", "not_applicable"})
+_NONE_ALLOWED = frozenset({"reduction", "model", "token_count", "not_applicable", "family", "paper"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +131,8 @@ _RULES: dict[str, _Rule] = {
     "params": _Rule("map"),
     "errors": _Rule("int", low=0),
     "not_applicable": _Rule("str"),
+    "family": _Rule("str"),
+    "paper": _Rule("str"),
     "command": _Rule("str"),
 }
 

@@ -12,20 +12,26 @@ if TYPE_CHECKING:
 
 __all__ = ["judge_table", "markdown_sweep", "markdown_table", "text_table"]
 
-_HEAD = ["strategy", "accuracy", "tokens (total)", "tokens/problem", "vs cons", "spread (tok)",
+_HEAD = ["strategy", "family", "accuracy", "tokens (total)", "tokens/problem", "vs cons", "spread (tok)",
          "judge calls", "leaderboard (1e8@512)"]
 
 
 def _cells(r: BenchRow) -> list[str]:
+    family = r.family or "—"
     if r.not_applicable:
-        return [r.strategy, "n/a", "—", "—", "—", "—", "—", "n/a"]
+        return [r.strategy, family, "n/a", "—", "—", "—", "—", "—", "n/a"]
     acc = f"{100 * r.accuracy:.1f}%"
     if r.accuracy_std:
         acc += f" ± {100 * r.accuracy_std:.1f}"
     red = "—" if r.reduction is None else f"{-100 * r.reduction + 0.0:+.1f}%"
     spread = f"± {r.tokens_std:,.0f}" if r.orderings > 1 else "—"
-    return [r.strategy, acc, f"{r.tokens:,.0f}", f"{r.tokens_per_problem:,.1f}", red, spread,
+    return [r.strategy, family, acc, f"{r.tokens:,.0f}", f"{r.tokens_per_problem:,.1f}", red, spread,
             f"{r.judge_calls:,.0f}", f"{r.leaderboard_tokens_1e8:.3g} {100 * r.accuracy:.1f}%"]
+
+
+def _papers(rows: Sequence[BenchRow]) -> list[tuple[str, str]]:
+    """(strategy, paper) of the rows that implement a published method, once per strategy."""
+    return list(dict.fromkeys((r.strategy, r.paper) for r in rows if r.paper))
 
 
 def text_table(rows: Sequence[BenchRow]) -> str:
@@ -39,12 +45,16 @@ def text_table(rows: Sequence[BenchRow]) -> str:
         table = [_HEAD] + [_cells(r) for r in sub]
         widths = [max(len(row[i]) for row in table) for i in range(len(_HEAD))]
         for j, row in enumerate(table):
-            out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
+            out.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in
                                  enumerate(zip(row, widths, strict=True))))
             if j == 0:
                 out.append("  ".join("-" * w for w in widths))
         out.extend(f"  n/a {r.strategy}: {r.not_applicable}" for r in sub if r.not_applicable)
         out.append("")
+    papers = _papers(rows)
+    if papers:
+        width = max(len(name) for name, _ in papers)
+        out += ["papers:"] + [f"  {name.ljust(width)}  {paper}" for name, paper in papers] + [""]
     return "\n".join(out)
 
 
@@ -56,11 +66,14 @@ def markdown_table(rows: Sequence[BenchRow]) -> str:
         out.append(f"**{ds}** ({sub[0].problems} problems x {sub[0].traces_per_problem:.0f} traces, "
                    f"{sub[0].orderings} ordering(s))\n")
         out.append("| " + " | ".join(_HEAD) + " |")
-        out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(_HEAD))) + "|")
+        out.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(_HEAD))) + "|")
         for r in sub:
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |")
         out.extend(f"\nn/a {r.strategy}: {r.not_applicable}" for r in sub if r.not_applicable)
         out.append("")
+    papers = _papers(rows)
+    if papers:
+        out += ["Papers:", ""] + [f"- `{name}`: {paper}" for name, paper in papers] + [""]
     return "\n".join(out)
 
 

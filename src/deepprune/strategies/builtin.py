@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 from deepprune.strategies.base import StrategyFactory
 from deepprune.strategies.cons import ConsensusStrategy
 from deepprune.strategies.oracle import OracleStrategy
 from deepprune.strategies.registry import register, take
+
+if TYPE_CHECKING:
+    from deepprune.strategies.deepprune import DeepPruneStrategy
 
 
 @register("cons", "self-consistency: all K traces finish, majority vote")
@@ -72,7 +78,24 @@ def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover:
         futile_after=take(params, "futile_after", int, 8),
     )
     judge = make_judge(take(params, "judge", str, "lexical"), params)
-    return lambda: DeepPruneStrategy(judge, cfg)
+    cls = _with_metadata(DeepPruneStrategy)
+    return lambda: cls(judge, cfg)
+
+
+@functools.cache
+def _with_metadata(base: type[DeepPruneStrategy]) -> type[DeepPruneStrategy]:
+    """``DeepPruneStrategy`` with its ``family`` and ``paper`` (behaviour unchanged).
+
+    They belong on the class itself; until strategies/deepprune.py (edited elsewhere at the time)
+    declares them, this subclass does, and the registry builds it."""
+
+    class DeepPrune(base):  # type: ignore[valid-type,misc]
+        __doc__ = base.__doc__
+        family = "prune"
+        paper = "Tu et al., DeepPrune: Parallel Scaling without Inter-trace Redundancy, arXiv 2510.08483"
+
+    DeepPrune.__qualname__ = DeepPrune.__name__ = base.__name__
+    return DeepPrune
 
 
 @register("deepconf", "offline DeepConf: all K finish, keep the top keep=0.9 by score=lowest|bottom10|mean|tail, "
@@ -151,6 +174,6 @@ def _short_m(params: dict[str, str]) -> StrategyFactory:
 
 @register("first-finish", "short-1@k: launch K, the first trace to finish with an answer answers")
 def _first_finish(params: dict[str, str]) -> StrategyFactory:
-    from deepprune.strategies.short_m import ShortMStrategy
+    from deepprune.strategies.short_m import FirstFinishStrategy
 
-    return lambda: ShortMStrategy(1)
+    return FirstFinishStrategy
