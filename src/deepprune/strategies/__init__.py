@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from deepprune.strategies.adaptive import AdaptiveConsistency
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -18,17 +20,45 @@ from deepprune.strategies.base import (
     TraceFinished,
     TraceProgress,
 )
-from deepprune.strategies.cons import ConsensusStrategy
-from deepprune.strategies.deepconf import (
-    DeepConfOffline,
-    DeepConfOfflineConfig,
-    DeepConfOnline,
-    DeepConfOnlineConfig,
-)
-from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
-from deepprune.strategies.esc import EarlyStoppingSC
-from deepprune.strategies.oracle import OracleStrategy
 from deepprune.strategies.registry import StrategySpec, available, build
+
+if TYPE_CHECKING:
+    from deepprune.strategies.adaptive import AdaptiveConsistency
+    from deepprune.strategies.cons import ConsensusStrategy
+    from deepprune.strategies.deepconf import (
+        DeepConfOffline,
+        DeepConfOfflineConfig,
+        DeepConfOnline,
+        DeepConfOnlineConfig,
+    )
+    from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
+    from deepprune.strategies.esc import EarlyStoppingSC
+    from deepprune.strategies.oracle import OracleStrategy
+    from deepprune.strategies.short_m import FirstFinishStrategy, ShortMStrategy
+
+_LAZY = {
+    "AdaptiveConsistency": "adaptive",
+    "ConsensusStrategy": "cons",
+    "DeepConfOffline": "deepconf",
+    "DeepConfOfflineConfig": "deepconf",
+    "DeepConfOnline": "deepconf",
+    "DeepConfOnlineConfig": "deepconf",
+    "DeepPruneConfig": "deepprune",
+    "DeepPruneStrategy": "deepprune",
+    "EarlyStoppingSC": "esc",
+    "FirstFinishStrategy": "short_m",
+    "OracleStrategy": "oracle",
+    "ShortMStrategy": "short_m",
+}
+"""Strategy classes, imported on first use: DeepPrune brings the judges (and scipy), which the
+registry and the protocol do not need."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Action",
@@ -43,11 +73,13 @@ __all__ = [
     "DeepPruneStrategy",
     "EarlyStoppingSC",
     "Event",
+    "FirstFinishStrategy",
     "Halt",
     "Launch",
     "OracleStrategy",
     "Resume",
     "RunContext",
+    "ShortMStrategy",
     "Stop",
     "Strategy",
     "StrategyFactory",
