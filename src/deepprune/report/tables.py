@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from deepprune.bench import BenchRow
@@ -34,11 +34,26 @@ def _papers(rows: Sequence[BenchRow]) -> list[tuple[str, str]]:
     return list(dict.fromkeys((r.strategy, r.paper) for r in rows if r.paper))
 
 
+class _OfADataset(Protocol):
+    @property
+    def dataset(self) -> str: ...
+
+
+_T = TypeVar("_T", bound=_OfADataset)
+
+
+def _by_dataset(items: Iterable[_T]) -> dict[str, list[_T]]:
+    """Items grouped by dataset, datasets in order of first appearance (one table each)."""
+    out: dict[str, list[_T]] = {}
+    for x in items:
+        out.setdefault(x.dataset, []).append(x)
+    return out
+
+
 def text_table(rows: Sequence[BenchRow]) -> str:
     """One aligned table per dataset."""
     out: list[str] = []
-    for ds in dict.fromkeys(r.dataset for r in rows):
-        sub = [r for r in rows if r.dataset == ds]
+    for ds, sub in _by_dataset(rows).items():
         first = sub[0]
         out.append(f"{ds}: {first.problems} problems x {first.traces_per_problem:.0f} traces, "
                    f"{first.orderings} ordering(s); tokens counted as {first.token_count or 'unknown'}")
@@ -61,8 +76,7 @@ def text_table(rows: Sequence[BenchRow]) -> str:
 def markdown_table(rows: Sequence[BenchRow]) -> str:
     """A Markdown table per dataset (the leaderboard style column: tokens in 1e8 at K=512, accuracy)."""
     out: list[str] = []
-    for ds in dict.fromkeys(r.dataset for r in rows):
-        sub = [r for r in rows if r.dataset == ds]
+    for ds, sub in _by_dataset(rows).items():
         out.append(f"**{ds}** ({sub[0].problems} problems x {sub[0].traces_per_problem:.0f} traces, "
                    f"{sub[0].orderings} ordering(s))\n")
         out.append("| " + " | ".join(_HEAD) + " |")
@@ -80,8 +94,7 @@ def markdown_table(rows: Sequence[BenchRow]) -> str:
 def markdown_sweep(points: Sequence[SweepPoint]) -> str:
     """One Markdown table per dataset: a row per truncation and judge."""
     out: list[str] = []
-    for ds in dict.fromkeys(p.dataset for p in points):
-        sub = [p for p in points if p.dataset == ds]
+    for ds, sub in _by_dataset(points).items():
         c = sub[0]
         out.append(f"**{ds}** ({c.problems} problems; cons@K {100 * c.cons_accuracy:.1f}%, "
                    f"{c.cons_tokens_per_problem:,.0f} tokens/problem; {c.orderings} ordering(s))\n")
