@@ -60,12 +60,14 @@ class BenchRow:
     not_applicable: str | None = None
     """Why the strategy cannot run on this dataset (e.g. DeepConf without confidences); the
     row's figures are then nan / 0 and tables show "n/a"."""
-    family: str | None = None
+    family: str | None = field(default=None, compare=False)
     """How the strategy saves tokens (:attr:`deepprune.core.Strategy.family`: ``vote``,
-    ``stop-early`` or ``prune``); None when it declares none or the row predates the field."""
-    paper: str | None = None
+    ``stop-early`` or ``prune``); None when it declares none or the row predates the field.
+    Describes the strategy, not the measurement: rows compare equal without it."""
+    paper: str | None = field(default=None, compare=False)
     """The method the strategy implements (:attr:`deepprune.core.Strategy.paper`, a short citation
-    with its arXiv id or venue); None when it implements none or the row predates the field."""
+    with its arXiv id or venue); None when it implements none or the row predates the field (not
+    compared either)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

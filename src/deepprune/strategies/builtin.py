@@ -94,7 +94,6 @@ def _with_metadata(base: type[DeepPruneStrategy]) -> type[DeepPruneStrategy]:
         family = "prune"
         paper = "Tu et al., DeepPrune: Parallel Scaling without Inter-trace Redundancy, arXiv 2510.08483"
 
-    DeepPrune.__qualname__ = DeepPrune.__name__ = base.__name__
     return DeepPrune
 
 
