@@ -27,11 +27,20 @@ from deepprune.core.events import (
     TraceProbed,
     TraceProgress,
 )
-from deepprune.core.protocol import AnswerPeek, Decision, FunctionPeek, RunContext, Strategy, StrategyFactory
+from deepprune.core.protocol import (
+    FAMILIES,
+    AnswerPeek,
+    Decision,
+    FunctionPeek,
+    RunContext,
+    Strategy,
+    StrategyFactory,
+)
 from deepprune.core.seeds import trace_seed
 from deepprune.core.spec import StrategySpec, take
 
 __all__ = [
+    "FAMILIES",
     "Action",
     "AnswerPeek",
     "Decision",

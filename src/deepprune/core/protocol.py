@@ -40,13 +40,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from deepprune.core.events import Action, Event
 from deepprune.errors import NotApplicable
 from deepprune.types import Problem
 
 __all__ = [
+    "FAMILIES",
     "AnswerPeek",
     "Decision",
     "FunctionPeek",
@@ -140,10 +141,28 @@ class Decision:
     """The strategy's own diagnostics (clusters, thresholds, ...): free-form, for humans."""
 
 
+FAMILIES: Mapping[str, str] = {
+    "vote": "every launched trace runs to its end; the strategy only chooses how the finished answers "
+            "are combined (majority, confidence filter or weights)",
+    "stop-early": "traces are not judged one by one; the problem stops (no more traces launched, the "
+                  "running ones stopped) once the answers so far settle it: a unanimous window, a "
+                  "confident leader, the first m finished",
+    "prune": "individual traces are stopped while they generate, on a judgement of that trace (redundant "
+             "with another, low confidence, too similar), and the rest are voted over",
+}
+"""The values of :attr:`Strategy.family`, with what they mean (the leaderboard's "family" column)."""
+
+
 class Strategy(ABC):
     """Base class of every strategy. Subclasses implement ``start``, ``on_event``, ``result``."""
 
     name: str = "strategy"
+    family: ClassVar[str] = ""
+    """How the strategy saves tokens: one of the keys of :data:`FAMILIES` (``"vote"``,
+    ``"stop-early"``, ``"prune"``); ``""`` when a strategy declares none (shown as unknown)."""
+    paper: ClassVar[str] = ""
+    """The method it implements, as a short citation with its arXiv id or venue (e.g. ``"Wang et al.,
+    Self-Consistency, ICLR 2023, arXiv 2203.11171"``); ``""`` when it implements none."""
     blocking: bool = False
     """True when ``on_event`` may take long (a model or a server behind a judge): the runner then
     calls it in a worker thread so that the event loop keeps reading the other streams and the

@@ -31,8 +31,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import numpy as np
-
 from deepprune.core.events import Event, TraceFinished, TraceProbed, TraceProgress
 from deepprune.errors import NotApplicable, ProtocolError
 from deepprune.sources.base import WatchFn
@@ -51,6 +49,8 @@ def ordering(n: int, problem_index: int, ordering_seed: int | None) -> list[int]
     """
     if ordering_seed is None:
         return list(range(n))
+    import numpy as np  # here, not at the top: ``import deepprune`` stays light
+
     rng = np.random.default_rng([ordering_seed, problem_index])
     return [int(i) for i in rng.permutation(n)]
 

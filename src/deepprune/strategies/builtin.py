@@ -159,9 +159,9 @@ def _short_m(params: dict[str, str]) -> StrategyFactory:
 
 @register("first-finish", "short-1@k: launch K, the first trace to finish with an answer answers")
 def _first_finish(params: dict[str, str]) -> StrategyFactory:
-    from deepprune.strategies.short_m import ShortMStrategy
+    from deepprune.strategies.short_m import FirstFinishStrategy
 
-    return lambda: ShortMStrategy(1)
+    return FirstFinishStrategy
 
 
 # ---------------------------------------------------------------- issue 12: confidence-weighted votes

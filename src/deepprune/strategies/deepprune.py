@@ -82,6 +82,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -209,6 +210,8 @@ class DeepPruneStrategy(Strategy):
     """
 
     name = "deepprune"
+    family: ClassVar[str] = "prune"
+    paper: ClassVar[str] = "Tu et al., DeepPrune: Parallel Scaling without Inter-trace Redundancy, arXiv 2510.08483"
 
     def __init__(self, judge: Judge, config: DeepPruneConfig | None = None) -> None:
         self.judge = judge
