@@ -25,7 +25,7 @@ class ConsensusStrategy(FinishedVoteStrategy):
         super().__init__()
         self._answers: list[str | None] = []
 
-    def finished(self, event: TraceFinished) -> None:
+    def on_finished(self, event: TraceFinished) -> None:
         self._answers.append(event.answer)
 
     def result(self) -> Decision:

@@ -114,7 +114,7 @@ class DeepConfOffline(FinishedVoteStrategy):
         self.cfg = config or DeepConfOfflineConfig()
         self._done: list[tuple[str | None, float]] = []
 
-    def finished(self, event: TraceFinished) -> None:
+    def on_finished(self, event: TraceFinished) -> None:
         confs = event.confs if event.confs is not None else ()
         self._done.append((event.answer, trace_score(confs, self.cfg.score, self.cfg.window)))
 

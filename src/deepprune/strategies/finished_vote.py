@@ -4,7 +4,7 @@
 differ only in how a finished trace is scored and how scores become vote weights:
 
 1. launch all K traces at once, stop none (cost = cons@K);
-2. score each trace as it finishes (:meth:`FinishedVoteStrategy.finished`), so that data the
+2. score each trace as it finishes (:meth:`FinishedVoteStrategy.on_finished`), so that data the
    strategy cannot use (no confidences, no sampled logprobs) raises
    :class:`~deepprune.errors.NotApplicable` at once (an n/a row in bench);
 3. weighted vote over answers grouped by equivalence (:meth:`FinishedVoteStrategy.vote`, i.e.
@@ -52,7 +52,7 @@ def sampled_logprobs(event: TraceFinished, user: str) -> tuple[float, ...]:
 
 
 class FinishedVoteStrategy(Strategy):
-    """All K traces finish; each finished trace is recorded by :meth:`finished`; :meth:`result`
+    """All K traces finish; each finished trace is recorded by :meth:`on_finished`; :meth:`result`
     votes (:meth:`vote`).
 
     ``needs_confidence``: the strategy reads per-token confidences (checked at ``start``).
@@ -71,11 +71,11 @@ class FinishedVoteStrategy(Strategy):
 
     def on_event(self, event: Event) -> Sequence[Action]:
         if isinstance(event, TraceFinished):
-            self.finished(event)
+            self.on_finished(event)
         return ()
 
     @abstractmethod
-    def finished(self, event: TraceFinished) -> None:
+    def on_finished(self, event: TraceFinished) -> None:
         """Record one finished trace (its answer, its score)."""
 
     def vote(self, answers: Sequence[str | None], weights: Sequence[float] | None = None) -> Vote:
@@ -92,7 +92,7 @@ class AnsweredScoreVote(FinishedVoteStrategy):
         self._answers: list[str] = []
         self._scores: list[float] = []
 
-    def finished(self, event: TraceFinished) -> None:
+    def on_finished(self, event: TraceFinished) -> None:
         if event.answer is not None:
             self._answers.append(event.answer)
             self._scores.append(self.score(event))

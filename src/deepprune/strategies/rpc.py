@@ -166,7 +166,7 @@ class RPCStrategy(FinishedVoteStrategy):
         self.cfg = config or RPCConfig()
         self._done: list[tuple[str | None, str, float]] = []
 
-    def finished(self, event: TraceFinished) -> None:
+    def on_finished(self, event: TraceFinished) -> None:
         prob = math.exp(mean_logprob(sampled_logprobs(event, self.name)))
         self._done.append((event.answer, event.text, prob))
 
