@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
+from deepprune.engine.judge_sweep import prefix_sweep
 from deepprune.errors import ConfigError
 from deepprune.formats import write_traces
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.crossval import problem_folds
-from deepprune.judges.sweep import prefix_sweep
 from deepprune.report import markdown_sweep, plot_sweep
 from deepprune.synthetic import synthetic_traceset
 from deepprune.types import TraceSet

@@ -8,13 +8,13 @@ per strategy and dataset, :func:`~deepprune.engine.replay.aggregate` for the row
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import statistics
 from collections.abc import Callable, Sequence
 
 from deepprune.core.records import LEADERBOARD_BUDGET, BenchRow
 from deepprune.engine.replay import aggregate, not_applicable_row, replay_orderings
+from deepprune.engine.tasks import blocking
 from deepprune.errors import ConfigError, DataError, NotApplicable
 from deepprune.strategies.registry import StrategySpec, build, describe
 from deepprune.types import ProblemResult, TraceSet
@@ -37,7 +37,7 @@ def check_traceset(ts: TraceSet, *, on_error: str = "raise", skipped: list[str] 
     return TraceSet(keep, {p.id: ts.traces_of(p.id) for p in keep}, ts.header, ts.name)
 
 
-def bench(
+async def bench_async(
     datasets: Sequence[TraceSet],
     strategies: Sequence[StrategySpec | str],
     *,
@@ -56,24 +56,8 @@ def bench(
 
     A strategy that raises :class:`~deepprune.errors.NotApplicable` gets an n/a row; any other
     error propagates (``raise_on_error=False``: the problem is counted in the row's ``errors``).
-    ``asyncio.run`` of :func:`bench_async` (one event loop for everything).
+    :func:`bench` is the same without a running event loop.
     """
-    return asyncio.run(bench_async(datasets, strategies, orderings=orderings, seed=seed, budget=budget,
-                                   raise_on_error=raise_on_error, progress=progress, per_problem=per_problem))
-
-
-async def bench_async(
-    datasets: Sequence[TraceSet],
-    strategies: Sequence[StrategySpec | str],
-    *,
-    orderings: int = 1,
-    seed: int = 0,
-    budget: int | None = None,
-    raise_on_error: bool = True,
-    progress: Callable[[int], None] | None = None,
-    per_problem: Callable[[str, str, int, ProblemResult], None] | None = None,
-) -> list[BenchRow]:
-    """:func:`bench` inside a running event loop."""
     if budget is not None and budget < 1:
         raise ConfigError("budget", budget, "at least 1 trace per problem (None: every recorded trace)")
     if orderings < 1:
@@ -114,3 +98,9 @@ async def bench_async(
                 rows.append(aggregate(got, traceset=ts, strategy=spec.label, params=dict(spec.params),
                                       cons_tokens=cons_tokens, family=family, paper=paper))
     return rows
+
+
+bench = blocking(
+    bench_async, "bench",
+    "Replay each strategy on each dataset over ``orderings`` seeded orderings: ``asyncio.run`` of "
+    ":func:`bench_async` (one event loop for everything; the parameters are its).")

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from deepprune.engine.runner import OnResult, run, run_many, run_problem, run_sync
+from deepprune.engine.runner import OnResult, RunOptions, run, run_many, run_problem, run_sync
 
-__all__ = ["OnResult", "run", "run_many", "run_problem", "run_sync"]
+__all__ = ["OnResult", "RunOptions", "run", "run_many", "run_problem", "run_sync"]

@@ -241,7 +241,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from deepprune.judges.sweep import prefix_sweep
+    from deepprune.engine.judge_sweep import prefix_sweep
     from deepprune.report import markdown_sweep
 
     judges = args.judge or ["lexical", "minilm", "trained"]

@@ -8,7 +8,9 @@
 * :func:`~deepprune.engine.tasks.run_each`: the one bounded-concurrency loop (``asyncio.TaskGroup``:
   a failing problem cancels its siblings).
 
-``bench``, ``simulate``, ``demo``, the judge prefix sweep and ``deepprune run`` are built on these;
+``bench``, ``simulate``, ``demo``, the judge prefix sweep (:mod:`~deepprune.engine.judge_sweep`) and
+``deepprune run`` are built on these; :func:`~deepprune.engine.tasks.blocking` makes the blocking twin
+(``bench``, ``run_sync``, ``prefix_sweep``) of each coroutine driver;
 the per-problem driver itself is :func:`deepprune.runner.run_problem`.
 """
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Required, TypedDict, Unpack
 
 from deepprune.answers import answers_equal
 from deepprune.core.events import (
@@ -25,12 +26,12 @@ from deepprune.core.events import (
     TraceProbed,
 )
 from deepprune.core.protocol import RunContext, StrategyFactory
-from deepprune.engine.tasks import run_each
+from deepprune.engine.tasks import blocking, run_each
 from deepprune.errors import DeepPruneError, NotApplicable, ProtocolError
 from deepprune.sources.base import CanProbe, HasAnswerPeek, ProblemSession, TraceSource
 from deepprune.types import Problem, ProblemResult
 
-__all__ = ["OnResult", "run", "run_many", "run_problem", "run_sync"]
+__all__ = ["OnResult", "RunOptions", "run", "run_many", "run_problem", "run_sync"]
 
 log = logging.getLogger(__name__)
 
@@ -210,19 +211,27 @@ async def run_many(
     return await run_each(problems, one, concurrency=concurrency)
 
 
+class RunOptions(TypedDict, total=False):
+    """The keyword options of :func:`run` and :func:`run_sync`: those of :func:`run_many`, with the
+    same defaults (``budget`` is required)."""
+
+    budget: Required[int]
+    seed: int
+    concurrency: int
+    raise_on_error: bool
+    on_result: OnResult | None
+
+
 async def run(
     factory: StrategyFactory,
     source: TraceSource,
     problems: Sequence[Problem],
-    *,
-    budget: int,
-    seed: int = 0,
-    concurrency: int = 1,
-    raise_on_error: bool = True,
-    on_result: OnResult | None = None,
+    **options: Unpack[RunOptions],
 ) -> list[ProblemResult]:
     """Run a strategy on many problems (``concurrency`` at a time), in problem order.
 
+    Options (:class:`RunOptions`): ``budget`` (K), ``seed`` (0), ``concurrency`` (1),
+    ``raise_on_error`` (True), ``on_result`` (None).
     With ``raise_on_error=False`` a problem that fails with a deepprune error is logged and
     reported as a result with ``answer=None`` and ``error`` set instead of aborting;
     :class:`~deepprune.errors.NotApplicable` (the strategy cannot run on this data) always
@@ -230,22 +239,7 @@ async def run(
     (:func:`deepprune.engine.tasks.run_each`).
     ``on_result`` is called as each problem completes (to write results as they go).
     """
-    return await run_many(lambda _p: factory, source, problems, budget=budget, seed=seed,
-                          concurrency=concurrency, raise_on_error=raise_on_error, on_result=on_result)
+    return await run_many(lambda _p: factory, source, problems, **options)
 
 
-def run_sync(
-    factory: StrategyFactory,
-    source: TraceSource,
-    problems: Sequence[Problem],
-    *,
-    budget: int,
-    seed: int = 0,
-    concurrency: int = 1,
-    raise_on_error: bool = True,
-) -> list[ProblemResult]:
-    """``asyncio.run(run(...))`` for scripts and notebooks without an event loop."""
-    return asyncio.run(
-        run(factory, source, problems, budget=budget, seed=seed, concurrency=concurrency,
-            raise_on_error=raise_on_error)
-    )
+run_sync = blocking(run, "run_sync", "``asyncio.run(run(...))`` for scripts and notebooks without an event loop.")

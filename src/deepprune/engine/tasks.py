@@ -10,16 +10,35 @@ wrapped in an ``ExceptionGroup``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["run_each"]
+__all__ = ["blocking", "run_each"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+P = ParamSpec("P")
+
+
+def blocking(fn: Callable[P, Coroutine[Any, Any, R]], name: str, doc: str) -> Callable[P, R]:
+    """The blocking twin of the coroutine function ``fn``: same parameters, ``asyncio.run`` of it
+    (one event loop for the whole call), for scripts and notebooks without a running loop.
+
+    ``name`` and ``doc`` are the twin's ``__name__`` and docstring; ``__wrapped__`` is ``fn``, so ``inspect.signature`` shows its
+    parameters.
+    """
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return asyncio.run(fn(*args, **kwargs))
+
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = doc
+    return run
 
 
 async def run_each(items: Sequence[T], one: Callable[[T], Awaitable[R]], *, concurrency: int = 1) -> list[R]:

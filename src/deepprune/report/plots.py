@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from deepprune.bench import BenchRow
-    from deepprune.judges.sweep import SweepPoint
+    from deepprune.engine.judge_sweep import SweepPoint
 
 __all__ = ["new_figure", "plot_auroc_sweep", "plot_pareto", "plot_roc", "plot_sweep", "save_figure"]
 
@@ -110,7 +110,7 @@ def plot_roc(curves: Sequence[tuple[str, Any, Any]], path: str | Path, *, title:
 def plot_sweep(points: Sequence[SweepPoint], path: str | Path) -> Path:
     """AUROC, token reduction and accuracy against the median prefix tokens: one row of three
     panels per dataset, one line per judge (the oracle dashed; cons@K accuracy dotted)."""
-    from deepprune.judges.sweep import ORACLE, TRAINED
+    from deepprune.engine.judge_sweep import ORACLE, TRAINED
 
     datasets = list(dict.fromkeys(p.dataset for p in points))
     fig = new_figure(15, 4.2 * len(datasets))

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from deepprune.bench import BenchRow
+    from deepprune.engine.judge_sweep import SweepPoint
     from deepprune.judges.metrics import JudgeReport
-    from deepprune.judges.sweep import SweepPoint
 
 __all__ = ["judge_table", "markdown_sweep", "markdown_table", "text_table"]
 

@@ -54,18 +54,9 @@ from typing import ClassVar
 import numpy as np
 
 from deepprune.confidence import DEFAULT_WINDOW, SCORES, mean_logprob, trace_score
-from deepprune.errors import ConfigError, NotApplicable
-from deepprune.strategies.base import (
-    Action,
-    Decision,
-    Event,
-    Launch,
-    RunContext,
-    Strategy,
-    TraceFinished,
-)
-from deepprune.strategies.deepconf import need_confidence
-from deepprune.voting import majority_vote
+from deepprune.errors import ConfigError
+from deepprune.strategies.base import Decision, TraceFinished
+from deepprune.strategies.finished_vote import AnsweredScoreVote, sampled_logprobs
 
 __all__ = ["CISC_SCORES", "CISCConfig", "CISCStrategy", "sampled_logprobs", "softmax_weights"]
 
@@ -91,17 +82,6 @@ def softmax_weights(scores: Sequence[float], temperature: float) -> list[float]:
     return [float(v) for v in e / e.sum()]
 
 
-def sampled_logprobs(event: TraceFinished, user: str) -> tuple[float, ...]:
-    """The sampled tokens' logprobs of a finished trace, or NotApplicable (an n/a row) naming
-    ``user`` when the source has confidences but not them."""
-    if event.logprobs is None:
-        raise NotApplicable(
-            f"{user} needs the log-probability of each sampled token, and trace {event.trace_id} "
-            "carries top-k confidences only: record traces with deepprune collect (it stores both) "
-            "or use a score from the confidences")
-    return event.logprobs
-
-
 @dataclass(frozen=True)
 class CISCConfig:
     score: str = "prob"
@@ -120,7 +100,7 @@ class CISCConfig:
             raise ConfigError("window", self.window, "a positive integer")
 
 
-class CISCStrategy(Strategy):
+class CISCStrategy(AnsweredScoreVote):
     """All K finish; softmax(confidence / temperature) weights; weighted vote."""
 
     name = "cisc"
@@ -128,15 +108,8 @@ class CISCStrategy(Strategy):
     paper: ClassVar[str] = "Taubenfeld et al. 2025, arXiv 2502.06233"
 
     def __init__(self, config: CISCConfig | None = None) -> None:
+        super().__init__()
         self.cfg = config or CISCConfig()
-        self._kind = "math"
-        self._answers: list[str] = []
-        self._scores: list[float] = []
-
-    def start(self, ctx: RunContext) -> Sequence[Action]:
-        need_confidence(ctx, self.name)
-        self._kind = ctx.problem.kind
-        return [Launch(ctx.budget)]
 
     def score(self, event: TraceFinished) -> float:
         """The configured confidence of one finished trace."""
@@ -145,14 +118,8 @@ class CISCStrategy(Strategy):
             return math.exp(lp) if self.cfg.score == "prob" else lp
         return trace_score(event.confs if event.confs is not None else (), self.cfg.score, self.cfg.window)
 
-    def on_event(self, event: Event) -> Sequence[Action]:
-        if isinstance(event, TraceFinished) and event.answer is not None:
-            self._answers.append(event.answer)
-            self._scores.append(self.score(event))
-        return ()
-
     def result(self) -> Decision:
         weights = softmax_weights(self._scores, self.cfg.temperature)
-        vote = majority_vote(self._answers, weights, kind=self._kind)
+        vote = self.vote(self._answers, weights)
         return Decision(vote.answer, info={"voters": len(self._answers), "share": vote.share,
                                            "max_weight": max(weights, default=0.0)})

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from deepprune.strategies.base import (
-    Action,
-    Decision,
-    Event,
-    Launch,
-    RunContext,
-    Strategy,
-    TraceFinished,
-)
-from deepprune.voting import majority_vote
+from deepprune.strategies.base import Decision, TraceFinished
+from deepprune.strategies.finished_vote import FinishedVoteStrategy
 
 __all__ = ["ConsensusStrategy"]
 
 
-class ConsensusStrategy(Strategy):
+class ConsensusStrategy(FinishedVoteStrategy):
     """Launch all K traces, let every one finish, majority-vote their answers.
 
     Answers are grouped by equivalence (:func:`deepprune.voting.majority_vote`); ties go to
@@ -29,19 +19,15 @@ class ConsensusStrategy(Strategy):
     family = "vote"
     paper = "Wang et al., Self-Consistency, ICLR 2023, arXiv 2203.11171"
 
+    needs_confidence = False
+
     def __init__(self) -> None:
+        super().__init__()
         self._answers: list[str | None] = []
-        self._kind = "math"
 
-    def start(self, ctx: RunContext) -> Sequence[Action]:
-        self._kind = ctx.problem.kind
-        return [Launch(ctx.budget)]
-
-    def on_event(self, event: Event) -> Sequence[Action]:
-        if isinstance(event, TraceFinished):
-            self._answers.append(event.answer)
-        return ()
+    def on_finished(self, event: TraceFinished) -> None:
+        self._answers.append(event.answer)
 
     def result(self) -> Decision:
-        vote = majority_vote(self._answers, kind=self._kind)
+        vote = self.vote(self._answers)
         return Decision(vote.answer, info={"groups": vote.groups, "share": vote.share})

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepprune.confidence import DEFAULT_WINDOW, SCORES, trace_score
-from deepprune.errors import ConfigError, NotApplicable
+from deepprune.errors import ConfigError
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -60,19 +60,11 @@ from deepprune.strategies.base import (
     TraceFinished,
     TraceProgress,
 )
+from deepprune.strategies.finished_vote import FinishedVoteStrategy, need_confidence
 from deepprune.voting import majority_vote
 
 __all__ = ["DeepConfOffline", "DeepConfOfflineConfig", "DeepConfOnline", "DeepConfOnlineConfig", "keep_top",
            "need_confidence"]
-
-
-def _need_confidence(ctx: RunContext, name: str) -> None:
-    if not ctx.has_confidence:
-        raise NotApplicable(
-            f"{name} needs per-token confidences (top-k logprobs), and the traces of problem "
-            f"{ctx.problem.id!r} have none: record traces with logprobs (deepprune collect "
-            "--top-logprobs 20) or use a strategy without confidences (cons, esc, adaptive, deepprune)"
-        )
 
 
 def keep_top(scores: Sequence[float], keep: float) -> list[int]:
@@ -85,11 +77,6 @@ def keep_top(scores: Sequence[float], keep: float) -> list[int]:
     n_keep = max(1, math.ceil(keep * len(scores) - 1e-9))
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     return sorted(order[:n_keep])
-
-
-def need_confidence(ctx: RunContext, name: str) -> None:
-    """Raise NotApplicable (an n/a row in bench) when the traces carry no confidences."""
-    _need_confidence(ctx, name)
 
 
 def _check_keep(keep: float) -> None:
@@ -115,7 +102,7 @@ class DeepConfOfflineConfig:
             raise ConfigError("window", self.window, "a positive integer")
 
 
-class DeepConfOffline(Strategy):
+class DeepConfOffline(FinishedVoteStrategy):
     """All K traces finish; filter the top ``keep`` by score; confidence-weighted vote."""
 
     name = "deepconf"
@@ -123,27 +110,19 @@ class DeepConfOffline(Strategy):
     paper = "Fu et al., Deep Think with Confidence (DeepConf), arXiv 2508.15260"
 
     def __init__(self, config: DeepConfOfflineConfig | None = None) -> None:
+        super().__init__()
         self.cfg = config or DeepConfOfflineConfig()
-        self._ctx: RunContext | None = None
         self._done: list[tuple[str | None, float]] = []
 
-    def start(self, ctx: RunContext) -> Sequence[Action]:
-        _need_confidence(ctx, "deepconf")
-        self._ctx = ctx
-        return [Launch(ctx.budget)]
-
-    def on_event(self, event: Event) -> Sequence[Action]:
-        if isinstance(event, TraceFinished):
-            confs = event.confs if event.confs is not None else ()
-            self._done.append((event.answer, trace_score(confs, self.cfg.score, self.cfg.window)))
-        return ()
+    def on_finished(self, event: TraceFinished) -> None:
+        confs = event.confs if event.confs is not None else ()
+        self._done.append((event.answer, trace_score(confs, self.cfg.score, self.cfg.window)))
 
     def result(self) -> Decision:
-        assert self._ctx is not None
         kept = keep_top([score for _, score in self._done], self.cfg.keep)
         answers = [self._done[i][0] for i in kept]
         weights = [self._done[i][1] for i in kept] if self.cfg.weighted else None
-        vote = majority_vote(answers, weights, kind=self._ctx.problem.kind)
+        vote = self.vote(answers, weights)
         return Decision(vote.answer, info={"kept": len(kept), "share": vote.share})
 
 
@@ -192,7 +171,7 @@ class DeepConfOnline(Strategy):
         self._halted = False
 
     def start(self, ctx: RunContext) -> Sequence[Action]:
-        _need_confidence(ctx, self.name)
+        need_confidence(ctx, self.name)
         self._ctx = ctx
         self._k = ctx.budget
         self._n_warm = min(self.cfg.warmup, ctx.budget)

@@ -63,18 +63,8 @@ import numpy.typing as npt
 
 from deepprune.confidence import mean_logprob
 from deepprune.errors import ConfigError
-from deepprune.strategies.base import (
-    Action,
-    Decision,
-    Event,
-    Launch,
-    RunContext,
-    Strategy,
-    TraceFinished,
-)
-from deepprune.strategies.cisc import sampled_logprobs
-from deepprune.strategies.deepconf import need_confidence
-from deepprune.voting import majority_vote
+from deepprune.strategies.base import Decision, TraceFinished
+from deepprune.strategies.finished_vote import FinishedVoteStrategy, sampled_logprobs
 
 __all__ = ["PRUNE_RULES", "RPCConfig", "RPCStrategy", "fit_weibull_mixture", "prune_low_probability"]
 
@@ -164,7 +154,7 @@ class RPCConfig:
             raise ConfigError("prune", self.prune, " or ".join(PRUNE_RULES))
 
 
-class RPCStrategy(Strategy):
+class RPCStrategy(FinishedVoteStrategy):
     """All K finish; prune low-probability traces; vote weighted by path probability."""
 
     name = "rpc"
@@ -172,20 +162,13 @@ class RPCStrategy(Strategy):
     paper: ClassVar[str] = "Zhou et al. 2025, arXiv 2510.15444"
 
     def __init__(self, config: RPCConfig | None = None) -> None:
+        super().__init__()
         self.cfg = config or RPCConfig()
-        self._kind = "math"
         self._done: list[tuple[str | None, str, float]] = []
 
-    def start(self, ctx: RunContext) -> Sequence[Action]:
-        need_confidence(ctx, self.name)
-        self._kind = ctx.problem.kind
-        return [Launch(ctx.budget)]
-
-    def on_event(self, event: Event) -> Sequence[Action]:
-        if isinstance(event, TraceFinished):
-            prob = math.exp(mean_logprob(sampled_logprobs(event, self.name)))
-            self._done.append((event.answer, event.text, prob))
-        return ()
+    def on_finished(self, event: TraceFinished) -> None:
+        prob = math.exp(mean_logprob(sampled_logprobs(event, self.name)))
+        self._done.append((event.answer, event.text, prob))
 
     def _vote(self, keep: Sequence[bool]) -> tuple[list[str], list[float]]:
         seen: set[str] = set()
@@ -209,6 +192,6 @@ class RPCStrategy(Strategy):
         if not answers and any(a is not None for a, _, _ in self._done):
             answers, weights = self._vote([True] * len(self._done))
             fallback = True
-        vote = majority_vote(answers, weights, kind=self._kind)
+        vote = self.vote(answers, weights)
         return Decision(vote.answer, info={"pruned": sum(pruned), "voters": len(answers), "share": vote.share,
                                            "fallback_vote": fallback})

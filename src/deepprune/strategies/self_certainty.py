@@ -49,17 +49,8 @@ from typing import ClassVar
 
 from deepprune.confidence import DEFAULT_TOP_K, self_certainty
 from deepprune.errors import ConfigError
-from deepprune.strategies.base import (
-    Action,
-    Decision,
-    Event,
-    Launch,
-    RunContext,
-    Strategy,
-    TraceFinished,
-)
-from deepprune.strategies.deepconf import need_confidence
-from deepprune.voting import majority_vote
+from deepprune.strategies.base import Decision, TraceFinished
+from deepprune.strategies.finished_vote import AnsweredScoreVote
 
 __all__ = ["SelfCertaintyConfig", "SelfCertaintyStrategy", "borda_weights"]
 
@@ -97,7 +88,7 @@ class SelfCertaintyConfig:
             raise ConfigError("k", self.k, "a positive integer (top-k alternatives per token)")
 
 
-class SelfCertaintyStrategy(Strategy):
+class SelfCertaintyStrategy(AnsweredScoreVote):
     """All K finish; rank by self-certainty; Borda-weighted vote."""
 
     name = "self-certainty"
@@ -105,25 +96,16 @@ class SelfCertaintyStrategy(Strategy):
     paper: ClassVar[str] = "Kang et al. 2025, arXiv 2502.18581"
 
     def __init__(self, config: SelfCertaintyConfig | None = None) -> None:
+        super().__init__()
         self.cfg = config or SelfCertaintyConfig()
-        self._kind = "math"
-        self._answers: list[str] = []
-        self._scores: list[float] = []
 
-    def start(self, ctx: RunContext) -> Sequence[Action]:
-        need_confidence(ctx, self.name)
-        self._kind = ctx.problem.kind
-        return [Launch(ctx.budget)]
-
-    def on_event(self, event: Event) -> Sequence[Action]:
-        if isinstance(event, TraceFinished) and event.answer is not None:
-            self._answers.append(event.answer)
-            self._scores.append(self_certainty(event.confs if event.confs is not None else (), self.cfg.k))
-        return ()
+    def score(self, event: TraceFinished) -> float:
+        """The self-certainty of one finished trace (top-k approximation, see the module docstring)."""
+        return self_certainty(event.confs if event.confs is not None else (), self.cfg.k)
 
     def result(self) -> Decision:
         weights = borda_weights(self._scores, self.cfg.p)
-        vote = majority_vote(self._answers, weights, kind=self._kind)
+        vote = self.vote(self._answers, weights)
         best = max(self._scores, default=None)
         return Decision(vote.answer, info={"voters": len(self._answers), "share": vote.share,
                                            "max_self_certainty": best})

@@ -17,7 +17,6 @@ For each dataset and each truncation rule this measures, on the same pairs and t
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import warnings
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ import numpy as np
 from deepprune.core.protocol import StrategyFactory
 from deepprune.core.records import BenchRow
 from deepprune.engine.replay import aggregate, replay_orderings
+from deepprune.engine.tasks import blocking
 from deepprune.errors import ConfigError
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.metrics import auroc, tnr_at_fnr
@@ -118,7 +118,7 @@ def _scores(judge: Judge, pairs: Sequence[Pair]) -> np.ndarray:
     return np.asarray(judge.predict_proba(pairs), dtype=np.float64)
 
 
-def prefix_sweep(
+async def prefix_sweep_async(
     tracesets: Sequence[TraceSet],
     truncations: Sequence[str],
     judges: Sequence[str] = ("lexical", TRAINED),
@@ -136,26 +136,8 @@ def prefix_sweep(
     ``training``: :class:`~deepprune.judges.training.JudgeTrainingArgs` of the ``trained`` judge.
     ``make(name)`` builds a registered judge (default :func:`~deepprune.judges.registry.make_judge`;
     ``minilm`` shares one prefix encoder with the trained judge so each prefix is encoded once).
-    ``asyncio.run`` of :func:`prefix_sweep_async` (one event loop for every replay).
+    :func:`prefix_sweep` is the same without a running event loop.
     """
-    return asyncio.run(prefix_sweep_async(tracesets, truncations, judges, folds=folds, orderings=orderings,
-                                          seed=seed, tau=tau, training=training, make=make, progress=progress))
-
-
-async def prefix_sweep_async(
-    tracesets: Sequence[TraceSet],
-    truncations: Sequence[str],
-    judges: Sequence[str] = ("lexical", TRAINED),
-    *,
-    folds: int = 5,
-    orderings: int = 1,
-    seed: int = 0,
-    tau: float = 0.5,
-    training: JudgeTrainingArgs | None = None,
-    make: Callable[[str], Judge] | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> list[SweepPoint]:
-    """:func:`prefix_sweep` inside a running event loop."""
     from deepprune.judges.registry import make_judge
 
     rules = [Truncation.parse(t) for t in truncations]
@@ -231,3 +213,9 @@ async def prefix_sweep_async(
                     progress(f"{ts.name} {label} {name}: AUROC {a:.3f}, tokens {-100 * points[-1].reduction + 0.0:+.1f}%, "
                              f"accuracy {100 * rep.accuracy:.1f}% (cons {100 * cons.accuracy:.1f}%)")
     return points
+
+
+prefix_sweep = blocking(
+    prefix_sweep_async, "prefix_sweep",
+    "Measure every judge at every truncation on every dataset: ``asyncio.run`` of "
+    ":func:`prefix_sweep_async` (one event loop for every replay).")
