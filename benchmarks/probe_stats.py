@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             "equals_final": same_final / max(1, with_final), "equals_gold": same_gold / max(1, probed),
             "equals_final_confident_half": float(np.mean(conf_hi)) if conf_hi else None,
             "equals_final_unconfident_half": float(np.mean(conf_lo)) if conf_lo else None,
-            "pairs": int(len(yt)), "pair_precision": tp / max(1, int((ys == 1).sum())),
+            "pairs": len(yt), "pair_precision": tp / max(1, int((ys == 1).sum())),
             "pair_recall": tp / max(1, int((yt == 1).sum())),
             "pair_auroc": float(roc_auc_score(yt, ys)) if 0 < yt.sum() < len(yt) else None,
         }
