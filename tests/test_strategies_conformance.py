@@ -27,6 +27,10 @@ VARIANTS = [
     "esc:w=3",
     "adaptive:parallel=4,threshold=0.9",
     "oracle:prefix=tokens:32",
+    "slim-sc:threshold=0.2,every=16,prune=redundant",
+    "slim-sc:threshold=0,every=1",
+    "st-bon:buffer=0,min_tokens=32",
+    "st-bon:every=1,max_tokens=8",
 ]
 SPECS = sorted(available()) + VARIANTS
 K = 24

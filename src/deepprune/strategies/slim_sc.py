@@ -40,7 +40,7 @@ strategy is ``blocking``: the live runner calls it in a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -102,6 +102,7 @@ class Checkpoints:
 
     ``note(trace_id, n_tokens, text)`` records a progress event; ``ready(running)`` pops the
     checkpoints every running trace has reached, in order, as ``(tokens, {trace_id: text})``
+    of the traces running when each is popped
     (a trace's text at a checkpoint is its text at its first event at or after it). Traces
     that finish or stop are simply no longer in ``running``.
     """
@@ -124,16 +125,17 @@ class Checkpoints:
         for j in range(max(last, self.done) + 1, n_tokens // self.every + 1):
             self._pending.setdefault(j, {})[trace_id] = text
 
-    def ready(self, running: set[int]) -> list[tuple[int, dict[int, str]]]:
-        out: list[tuple[int, dict[int, str]]] = []
+    def ready(self, running: set[int]) -> Iterator[tuple[int, dict[int, str]]]:
+        """Lazily: ``running`` is read again before each checkpoint, so traces stopped at one
+        checkpoint are not part of the next one (live, several can be ready at once)."""
         while True:
             j = self.done + 1
             got = self._pending.get(j)
             if got is None or not running or not running <= got.keys():
-                return out
+                return
             self.done = j
             del self._pending[j]
-            out.append((j * self.every, {t: got[t] for t in sorted(running)}))
+            yield j * self.every, {t: got[t] for t in sorted(running)}
 
 
 @dataclass(frozen=True)
@@ -250,5 +252,6 @@ class SlimSCStrategy(Strategy):
             judge_calls=self.judge_calls,
             judge_tokens=self.judge_tokens,
             info={"voters": sum(a is not None for a in self._answers), "stopped": len(self._stopped),
-                  "checkpoints": self._checkpoints, "share": vote.share},
+                  "stopped_at": dict(sorted(self._stopped.items())), "checkpoints": self._checkpoints,
+                  "share": vote.share},
         )
