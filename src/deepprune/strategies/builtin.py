@@ -158,12 +158,12 @@ def _first_finish(params: dict[str, str]) -> StrategyFactory:
 
 # ---------------------------------------------------------------- issue 12: similarity-based pruning
 @register("slim-sc", "Slim-SC (arXiv 2509.13990): every=64 tokens, stop one trace of each running pair more "
-                     "similar than threshold=0.5 (sim=lexical|minilm, prune=random|redundant); finished traces vote")
+                     "similar than threshold=0.9 (sim=lexical|minilm, prune=random|redundant); finished traces vote")
 def _slim_sc(params: dict[str, str]) -> StrategyFactory:
     from deepprune.judges.registry import make_judge
     from deepprune.strategies.slim_sc import SlimSCConfig, SlimSCStrategy
 
-    cfg = SlimSCConfig(threshold=take(params, "threshold", float, 0.5), every=take(params, "every", int, 64),
+    cfg = SlimSCConfig(threshold=take(params, "threshold", float, 0.9), every=take(params, "every", int, 64),
                        prune=take(params, "prune", str, "random"))
     judge = make_judge(take(params, "sim", str, "lexical"), params)
     return lambda: SlimSCStrategy(judge, cfg)

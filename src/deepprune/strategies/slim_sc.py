@@ -25,7 +25,7 @@ What runs here (a text port; the open choices and ours):
   ``prune=random`` (default; the paper's *random pruning*, seeded by the run seed) or
   ``prune=redundant`` (stop the one with the higher mean similarity to the other running
   traces, keeping the more distinct one: our text reading of the paper's *diversity-based
-  pruning*, which keeps the chain whose own thoughts are more diverse). One trace of every
+  pruning*, which, as we read it, keeps the chain whose own thoughts are more diverse). One trace of every
   similar pair survives, so a checkpoint never stops every trace. ``threshold > 1`` never
   prunes: the strategy is then cons@K.
 * Finished traces are not compared (their tokens are spent) and a checkpoint with fewer than
@@ -142,7 +142,7 @@ class Checkpoints:
 class SlimSCConfig:
     """Parameters of :class:`SlimSCStrategy` (validated on construction)."""
 
-    threshold: float = 0.5
+    threshold: float = 0.9
     """Stop one trace of a pair whose similarity is strictly above this (> 1: never)."""
     every: int = 64
     """Tokens between checkpoints (the stand-in for the paper's thought boundaries)."""
