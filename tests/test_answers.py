@@ -10,6 +10,9 @@ a prediction written differently.
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from deepprune.answers import answers_equal, canonical_key, extract_answer, group_answers, last_boxed
@@ -229,3 +232,25 @@ def test_equivalence_outside_main_thread() -> None:
     with ThreadPoolExecutor(1) as pool:
         assert pool.submit(answers_equal, r"\frac{7}{11}", "0.636363636363636").result() is True
         assert pool.submit(answers_equal, r"\sqrt{8}", r"2\sqrt{2}").result() is True
+
+
+def _last_boxed_quadratic(text: str) -> str | None:
+    """The obvious version: scan from each box to the end of the text."""
+    for m in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*\{", text))):
+        depth = 1
+        for i in range(m.end(), len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                return text[m.end():i].strip()
+    return None
+
+
+def test_last_boxed_equals_the_obvious_scan_and_is_linear() -> None:
+    rng = random.Random(0)
+    parts = ["\\boxed{", "\\fbox {", "{", "}", "a", " ", "\\boxed", "x}", "\\boxed{1}"]
+    for _ in range(3000):
+        t = "".join(rng.choice(parts) for _ in range(rng.randint(0, 30)))
+        assert last_boxed(t) == _last_boxed_quadratic(t), t
+    # 20,000 unbalanced boxes: the quadratic scan took minutes
+    assert last_boxed("\\boxed{" * 20000 + "x" * 1000) is None
+    assert last_boxed("\\boxed{42} " + "\\boxed{ {" * 20000) == "42"

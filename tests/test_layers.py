@@ -24,7 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "deepprune"
 CORE = {"core", "types", "errors", "answers", "voting", "tokens", "prefix", "redact", "confidence",
         "datasets", "formats", "synthetic"}
 LOWER = {"sources": 1, "strategies": 1, "judges": 1}
-ENGINE = {"runner", "engine", "bench", "simulate", "demo", "liverun", "collect"}
+ENGINE = {"runner", "engine", "bench", "simulate", "demo", "liverun", "collect", "probing"}
 TOP = {"replayserver": 3, "localserver": 3, "report": 3, "leaderboard": 3, "cli": 4, "__main__": 4, "": 4}
 
 KNOWN_EXCEPTIONS = {

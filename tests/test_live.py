@@ -91,7 +91,7 @@ def _sse_script(*parts: str) -> FakeServer:
 
 
 def test_sse_multiline_data_comments_crlf_and_data_less_events() -> None:
-    """Read by httpx-sse: ``data:`` lines joined by newlines, comments and named events without data
+    """Read by the SSE framer: ``data:`` lines joined by newlines, comments and named events without data
     skipped, CRLF line ends, ``[DONE]`` ends the stream."""
     first = json.dumps(chat_chunk(["a"]))
     head, tail = first[: len(first) // 2], first[len(first) // 2:]

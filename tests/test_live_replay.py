@@ -73,7 +73,7 @@ def _key(rs: Sequence[ProblemResult]) -> list[tuple[object, ...]]:
 
 
 # ----------------------------------------------------------------------------- equivalence
-@pytest.mark.parametrize("spec", ["cons", "esc:w=4", "adaptive", "deepconf"])
+@pytest.mark.parametrize("spec", ["cons", "esc:w=4", "adaptive", "deepconf", "cisc", "self-certainty", "rpc"])
 def test_same_results_live_and_replay(spec: str) -> None:
     """Strategies that never stop a trace mid-way: answers and token counts are identical."""
     assert _key(live_results(TS, spec, rate=0)) == _key(replay_results(TS, spec))

@@ -3,6 +3,7 @@ Adaptive examples, and DeepPrune's clustering and vote rules on small hand-made 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -337,3 +338,140 @@ def test_short_m_stops_the_rest_once_m_answers_are_in() -> None:
     assert res.tokens == 10 + 20 + 30 + 40 + 40 + 40
     (first,) = _run("first-finish", ts, None)
     assert first.answer == "1" and first.tokens == 6 * 10
+
+
+# ------------------------------------------------------------------ confidence-weighted votes (issue 12)
+def _hand_lp(answers: Sequence[str | None], logprobs: Sequence[Sequence[float]],
+             confs: Sequence[Sequence[float]] | None = None, texts: Sequence[str] | None = None) -> TraceSet:
+    """Hand-made traces with sampled-token logprobs (and confidences: 1.0 per token unless given);
+    trace i has ``len(logprobs[i])`` tokens, so equal lengths finish in index order."""
+    p = Problem("p", "q", "1", AnswerKind.INTEGER)
+    traces = []
+    for i, (a, lp) in enumerate(zip(answers, logprobs, strict=True)):
+        n = len(lp)
+        c = tuple(float(x) for x in confs[i]) if confs is not None else (1.0,) * n
+        text = texts[i] if texts is not None else f"trace {i} " + " ".join(["so"] * n)
+        traces.append(Trace("p", i, text, n, a, confs=c, logprobs=tuple(float(x) for x in lp)))
+    return TraceSet((p,), {"p": tuple(traces)}, {}, "hand")
+
+
+@pytest.fixture(scope="module")
+def synth_conf() -> TraceSet:
+    # diffuse answers (majority share 0.4, 5 answers): ties and close votes happen
+    return synthetic_traceset(n_problems=8, k=12, seed=5, mean_tokens=120, n_answers=5, majority_share=0.4,
+                              with_confs=True)
+
+
+@pytest.fixture(scope="module")
+def shipped_default() -> TraceSet:
+    from deepprune.datasets import resolve
+
+    ts = load_traces(resolve("default"))
+    keep = ts.problems[:20]
+    return TraceSet(keep, {p.id: ts.traces_of(p.id) for p in keep}, ts.header, ts.name)
+
+
+@pytest.mark.parametrize("spec", ["cisc:temperature=inf", "cisc:score=lowest,temperature=inf",
+                                  "self-certainty:p=0"])
+@pytest.mark.parametrize("ordering_seed", [0, 1, 2])
+def test_uniform_confidence_votes_equal_cons(synth_conf: TraceSet, spec: str, ordering_seed: int) -> None:
+    """CISC at temperature -> inf (equal weights) and Borda with p = 0 are cons@K: answers and
+    tokens, ties included."""
+    _same(_run(spec, synth_conf, ordering_seed), _run("cons", synth_conf, ordering_seed))
+
+
+@pytest.mark.parametrize("spec", ["cisc:temperature=inf", "self-certainty:p=0"])
+def test_uniform_confidence_votes_equal_cons_on_real_traces(shipped_default: TraceSet, spec: str) -> None:
+    _same(_run(spec, shipped_default, 0), _run("cons", shipped_default, 0))
+
+
+@pytest.mark.parametrize("spec", ["cisc", "cisc:score=mean,temperature=1", "self-certainty:p=3", "rpc",
+                                  "rpc:prune=mean", "first-finish"])
+def test_one_trace_answers_with_that_trace(synth_conf: TraceSet, spec: str) -> None:
+    """With K = 1 every vote is that trace's answer, whatever its weight."""
+    _same(_run(spec, synth_conf, 0, budget=1), _run("cons", synth_conf, 0, budget=1))
+
+
+def test_cisc_hand_computed() -> None:
+    # response probabilities exp(mean logprob): t0 ("1") 1.0 ; t1, t2 ("2") 0.8 each
+    lp8 = math.log(0.8)
+    ts = _hand_lp(["1", "2", "2"], [[0.0, 0.0], [lp8, lp8], [lp8, lp8]])
+    # T = 0.1: V(1) = e^10 = 22026 > V(2) = 2 e^8 = 5962  (up to the common normaliser)
+    (res,) = _run("cisc:temperature=0.1", ts, None)
+    assert res.answer == "1"
+    assert res.info["share"] == pytest.approx(math.exp(10) / (math.exp(10) + 2 * math.exp(8)))
+    # T = 1: V(1) = e^1 = 2.72 < V(2) = 2 e^0.8 = 4.45
+    (res,) = _run("cisc:temperature=1", ts, None)
+    assert res.answer == "2"
+    assert res.info["share"] == pytest.approx(2 * math.exp(0.8) / (math.exp(1) + 2 * math.exp(0.8)))
+    # score=logprob (0 vs log 0.8 = -0.223) at T = 0.1: e^0 = 1 > 2 e^-2.23 = 0.214
+    (res,) = _run("cisc:score=logprob,temperature=0.1", ts, None)
+    assert res.answer == "1"
+
+
+def test_cisc_with_deepconf_score_reads_the_confidences() -> None:
+    # confidences only matter: lowest window-2 group: t0 [9, 9] -> 9 ; t1, t2 [1, 1] -> 1
+    ts = _hand_lp(["1", "2", "2"], [[-5.0, -5.0]] * 3, confs=[[9, 9], [1, 1], [1, 1]])
+    (res,) = _run("cisc:score=lowest,window=2,temperature=1", ts, None)
+    assert res.answer == "1"  # e^9 vs 2 e^1
+    (res,) = _run("cisc:score=lowest,window=2,temperature=100", ts, None)
+    assert res.answer == "2"  # e^0.09 = 1.09 vs 2 e^0.01 = 2.02
+
+
+def test_self_certainty_hand_computed() -> None:
+    # mean confidences 5, 3, 2 -> self-certainty = mean - log 20; ranks 1, 2, 3 (N = 3)
+    ts = _hand_lp(["1", "2", "2"], [[0.0, 0.0]] * 3, confs=[[4, 6], [3, 3], [1, 3]])
+    # p = 2: V(1) = 3^2 = 9 > V(2) = 2^2 + 1^2 = 5
+    (res,) = _run("self-certainty:p=2", ts, None)
+    assert res.answer == "1" and res.info["share"] == pytest.approx(9 / 14)
+    assert res.info["max_self_certainty"] == pytest.approx(5 - math.log(20))
+    # p = 0.5: V(1) = sqrt 3 = 1.73 < V(2) = sqrt 2 + 1 = 2.41
+    (res,) = _run("self-certainty:p=0.5", ts, None)
+    assert res.answer == "2"
+    # k only shifts the value, never the ranking
+    (res,) = _run("self-certainty:p=2,k=5", ts, None)
+    assert res.answer == "1" and res.info["max_self_certainty"] == pytest.approx(5 - math.log(5))
+
+
+def test_rpc_hand_computed() -> None:
+    # path probabilities exp(mean logprob): t0 ("1") 0.9 ; t1, t2 ("2") 0.5 each, same text
+    l9, l5 = math.log(0.9), math.log(0.5)
+    ts = _hand_lp(["1", "2", "2"], [[l9, l9], [l5, l5], [l5, l5]], texts=["a \\boxed{1}", "b \\boxed{2}",
+                                                                           "b \\boxed{2}"])
+    # PC over unique paths: V(1) = 0.9 > V(2) = 0.5 (t2 repeats t1)
+    (res,) = _run("rpc:prune=none", ts, None)
+    assert res.answer == "1" and res.info["voters"] == 2
+    assert res.info["share"] == pytest.approx(0.9 / 1.4)
+    # without dedup: V(2) = 1.0 > 0.9
+    (res,) = _run("rpc:prune=none,dedup=false", ts, None)
+    assert res.answer == "2"
+    # prune=mean: mean p = 0.633, t1 and t2 pruned
+    (res,) = _run("rpc:prune=mean,dedup=false", ts, None)
+    assert res.answer == "1" and res.info["pruned"] == 2
+
+
+def test_rpc_weibull_pruning_removes_the_low_probability_mode() -> None:
+    # 7 paths near probability 0.9 say "1"; 15 paths at 0.38-0.52 say "2"
+    high = [0.86, 0.87, 0.88, 0.89, 0.9, 0.91, 0.92]
+    low = [0.38 + 0.01 * i for i in range(15)]
+    answers = ["1"] * len(high) + ["2"] * len(low)
+    ts = _hand_lp(answers, [[math.log(p)] * 4 for p in high + low])
+    # cons: 15 > 7; PC alone: V(2) = 6.75 > V(1) = 6.23; the fitted mixture prunes the low mode
+    assert _run("cons", ts, None)[0].answer == "2"
+    assert _run("rpc:prune=none", ts, None)[0].answer == "2"
+    (res,) = _run("rpc", ts, None)
+    assert res.answer == "1" and res.info["pruned"] == len(low)
+
+
+def test_rpc_needs_sampled_logprobs() -> None:
+    from deepprune.errors import NotApplicable
+
+    ts = _hand(["1", "2"], [3, 3], [[1, 1, 1], [2, 2, 2]])  # confidences, no logprobs
+    with pytest.raises(NotApplicable, match="sampled token"):
+        _run("rpc", ts, None)
+    with pytest.raises(NotApplicable, match="sampled token"):
+        _run("cisc", ts, None)
+    (res,) = _run("cisc:score=mean,temperature=1", ts, None)  # a score from the confidences works
+    assert res.answer == "2"
+    (res,) = _run("self-certainty", ts, None)
+    assert res.answer == "2"

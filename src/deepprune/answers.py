@@ -58,6 +58,7 @@ PARSE_TIMEOUT_S = 3
 """math-verify's own timeout (seconds) for one parse / one verify, in the main thread."""
 
 _BOXED_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BRACE_RE = re.compile(r"[{}]")
 _FALLBACKS = [
     re.compile(r"final answer is[:\s]*\$?(.+?)\$?(?:\.\s|\.?$|\n)", re.IGNORECASE),
     re.compile(r"(?:^|\n)\s*\**answer\**\s*[:：]\s*\$?(.+?)\$?\s*(?:\n|$)", re.IGNORECASE),
@@ -108,20 +109,22 @@ def last_boxed(text: str) -> str | None:
     >>> last_boxed(r"\\boxed{\\dfrac{3}{8}}")
     '\\\\dfrac{3}{8}'
     """
-    starts = [m.end() for m in _BOXED_RE.finditer(text)]
-    for start in reversed(starts):
+    boxes = list(_BOXED_RE.finditer(text))
+    # From the last box back. A box still open where a later (unbalanced) box begins can never
+    # close — from there on, the braces never fall below that later box's level — so each box
+    # is scanned only up to the next one: linear in the text, however many boxes are unbalanced.
+    end = len(text)
+    for m in reversed(boxes):
+        start = m.end()
         depth = 1
-        i = start
-        while i < len(text):
-            c = text[i]
-            if c == "{":
+        for b in _BRACE_RE.finditer(text, start, end):
+            if b.group() == "{":
                 depth += 1
-            elif c == "}":
+            else:
                 depth -= 1
                 if depth == 0:
-                    return text[start:i].strip()
-            i += 1
-        # unbalanced (truncated trace): try the previous box
+                    return text[start:b.start()].strip()
+        end = m.start()  # unbalanced (truncated trace): try the previous box
     return None
 
 

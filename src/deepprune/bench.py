@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from deepprune.core.records import LEADERBOARD_BUDGET, BenchRow
 from deepprune.engine.replay import aggregate, not_applicable_row, replay_orderings
 from deepprune.errors import ConfigError, DataError, NotApplicable
-from deepprune.strategies.registry import StrategySpec, build
+from deepprune.strategies.registry import StrategySpec, build, describe
 from deepprune.types import ProblemResult, TraceSet
 
 __all__ = ["LEADERBOARD_BUDGET", "BenchRow", "bench", "bench_async", "check_traceset"]
@@ -82,8 +82,10 @@ async def bench_async(
     rows: list[BenchRow] = []
     for ts in datasets:
         runs: dict[str, list[list[ProblemResult]] | str] = {}
+        meta: dict[str, tuple[str, str]] = {}
         for spec in specs:
             factory = build(spec)
+            meta[spec.label] = describe(factory)
 
             def done(r: int, res: ProblemResult, _label: str = spec.label, _ds: str = ts.name) -> None:
                 if progress is not None:
@@ -104,10 +106,11 @@ async def bench_async(
         cons_tokens = statistics.fmean(float(sum(x.tokens for x in rs)) for rs in cons) if cons else None
         for spec in specs:
             got = runs[spec.label]
+            family, paper = meta[spec.label]
             if isinstance(got, str):
                 rows.append(not_applicable_row(ts, strategy=spec.label, reason=got, orderings=orderings,
-                                               params=dict(spec.params)))
+                                               params=dict(spec.params), family=family, paper=paper))
             else:
                 rows.append(aggregate(got, traceset=ts, strategy=spec.label, params=dict(spec.params),
-                                      cons_tokens=cons_tokens))
+                                      cons_tokens=cons_tokens, family=family, paper=paper))
     return rows

@@ -19,8 +19,14 @@ DEMO_STRATEGIES = (
     "deepconf-high",
     "deepconf-low",
     "deepconf-high:window=64,warmup=4",
+    "cisc",
+    "self-certainty",
+    "rpc",
     "first-finish",
     "short-m",
+    "probe-exit",
+    "slim-sc",
+    "st-bon",
     "deepprune",
     "deepprune:recover=0",
     "deepprune:judge=noisy-oracle,auroc=0.9",
@@ -31,7 +37,8 @@ defaults, plus variants sized for short traces (the embedded traces are ~350 tok
 than DeepConf's 2048-token window and than 25 reasoning words): a 64-token window / prefix.
 ``noisy-oracle`` is a simulated judge of AUROC 0.9 (it reads the recorded answers), shown as the
 payoff a good judge would give; ``deepprune:recover=0`` shows what recovery of pruned traces buys;
-``oracle`` is the bound."""
+``oracle`` is the bound. ``probe-exit`` needs answer probes (``deepprune probe``), which the
+shipped file does not carry: it is listed with that reason."""
 
 
 def demo_rows(path: str | Path, *, orderings: int = 5, seed: int = 0) -> tuple[list[BenchRow], list[tuple[str, str]]]:

@@ -101,6 +101,11 @@ class Result:
     params: tuple[tuple[str, str], ...] = ()
     errors: int | None = None
     command: str | None = None
+    family: str | None = None
+    """``vote``, ``stop-early`` or ``prune`` (:data:`deepprune.core.protocol.FAMILIES`); None in rows
+    written before bench recorded it (shown as "—": run bench again to fill it in)."""
+    paper: str | None = None
+    """The method the strategy implements (a short citation), likewise."""
     source: str = ""
     """The file this row came from, and its index there (for error messages)."""
     index: int = 0
@@ -127,6 +132,7 @@ def _result(rec: object, path: str, i: int) -> Result:
         traces_per_problem=k, orderings=v["orderings"], judge_calls=v["judge_calls"],
         judge_tokens=v["judge_tokens"], model=v["model"], token_count=v["token_count"],
         params=tuple(v["params"].items()), errors=v["errors"], command=v["command"], source=path, index=i,
+        family=v["family"], paper=v["paper"],
     )
 
 
@@ -231,6 +237,10 @@ class Row:
     bound: bool = False
     citation: str | None = None
     """Key into :attr:`Table.citations` (reported rows)."""
+    family: str | None = None
+    """How it saves tokens: ``vote``, ``stop-early`` or ``prune`` (None: unknown)."""
+    paper: str | None = None
+    """The method it implements, a short citation (None: none or unknown)."""
 
     @property
     def commands(self) -> tuple[int, ...]:
@@ -352,12 +362,14 @@ def build_leaderboard(results: Sequence[Result], *, reference: bool = False,
     for label in row_labels:
         cells: list[Cell | None] = []
         bound = False
+        family = paper = None
         for col in columns:
             res = seen.get((col.model, col.benchmark, label))
             if res is None:
                 cells.append(None)
                 continue
             bound = bound or res.name in BOUND_STRATEGIES
+            family, paper = family or res.family, paper or res.paper
             k = res.traces_per_problem
             std_1e8 = (res.tokens_std * LEADERBOARD_BUDGET / k / 1e8) if (res.tokens_std is not None and k) else None
             cells.append(Cell(
@@ -368,7 +380,7 @@ def build_leaderboard(results: Sequence[Result], *, reference: bool = False,
                 judge_tokens=res.judge_tokens, orderings=res.orderings, errors=res.errors,
                 command=commands.get(res.command) if res.command else None,
             ))
-        rows.append(Row(label=label, cells=tuple(cells), bound=bound))
+        rows.append(Row(label=label, cells=tuple(cells), bound=bound, family=family, paper=paper))
     measured = Table(kind="measured", title="Measured with deepprune", columns=tuple(columns),
                      rows=_mark_best(rows, len(columns)))
     return Leaderboard(measured=measured, reference=load_reference() if reference else None,
@@ -378,6 +390,10 @@ def build_leaderboard(results: Sequence[Result], *, reference: bool = False,
 def _ref_tokens_text(x: float) -> str:
     # As printed in the paper: two decimals below 10, one above.
     return f"{x:.2f}" if x < 10 else f"{x:.1f}"
+
+
+def _opt_str(v: object) -> str | None:
+    return None if v is None else str(v)
 
 
 def load_reference(path: str | Path | None = None) -> Table:
@@ -409,7 +425,8 @@ def load_reference(path: str | Path | None = None) -> Table:
                 tok, acc = float(c[0]), float(c[1]) / 100
                 cells.append(Cell(tokens_1e8=tok, accuracy=acc, tokens_text=_ref_tokens_text(tok),
                                   accuracy_text=_fmt_acc(acc)))
-            rows.append(Row(label=str(r["method"]), cells=tuple(cells), citation=str(r["citation"])))
+            rows.append(Row(label=str(r["method"]), cells=tuple(cells), citation=str(r["citation"]),
+                            family=_opt_str(r.get("family")), paper=_opt_str(r.get("paper"))))
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         if isinstance(exc, DataError):
             raise

@@ -26,9 +26,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from deepprune.core.protocol import StrategyFactory
+from deepprune.core.records import Outcome
 from deepprune.engine.runner import run_problem
 from deepprune.engine.tasks import run_each
 from deepprune.errors import ClientError, ConfigError, DataError, FormatError
@@ -36,10 +37,10 @@ from deepprune.formats.appendlog import prepare_append
 from deepprune.formats.tracefile import iter_json_lines
 from deepprune.sources.base import TraceSource
 from deepprune.strategies.registry import StrategySpec, build
-from deepprune.types import Problem, ProblemResult
+from deepprune.types import Problem
 
-__all__ = ["RUN_FORMAT", "LiveRow", "LiveSummary", "Outcome", "ResultsFile", "RunSettings", "load_problems_any",
-           "run_live", "summarize"]
+__all__ = ["RUN_FORMAT", "LiveRow", "LiveSummary", "Outcome", "ResultsFile", "RowSink", "RunSettings",
+           "load_problems_any", "run_live", "summarize"]
 
 log = logging.getLogger(__name__)
 
@@ -68,34 +69,6 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """One strategy's result on one problem (a :class:`ProblemResult`, flattened for JSON)."""
-
-    answer: str | None
-    correct: bool | None
-    tokens: int
-    traces_launched: int
-    traces_finished: int
-    traces_stopped: int
-    traces_failed: int
-    wall_s: float
-    judge_calls: int = 0
-    error: str | None = None
-    """Why traces failed (the first distinct messages), when some did."""
-    failed: bool = False
-    """True when failed traces left the strategy without an answer (a transient server fault,
-    not a wrong answer): not graded (``correct`` is None) and run again on resume."""
-
-    @classmethod
-    def of(cls, r: ProblemResult) -> Outcome:
-        """The JSON view of a :class:`~deepprune.types.ProblemResult` (its typed failure fields)."""
-        error = "; ".join(r.failures[:3]) if r.failures else r.error
-        failed = r.traces_failed > 0 and r.answer is None
-        return cls(r.answer, None if failed else r.correct, r.tokens, r.traces_launched, r.traces_finished,
-                   r.traces_stopped, r.traces_failed, round(r.wall_s, 4), r.judge_calls, error, failed)
-
-
-@dataclass(frozen=True)
 class LiveRow:
     """A problem answered by the strategy (and, with a comparison, by the baseline)."""
 
@@ -115,10 +88,13 @@ class LiveRow:
         return {"type": "result", **asdict(self)}
 
     @classmethod
-    def from_record(cls, rec: Mapping[str, Any]) -> LiveRow:
+    def from_record(cls, rec: Mapping[str, Any], *, path: str | Path | None = None, line: int | None = None) -> LiveRow:
+        """A row written by :meth:`to_record`; its results are validated
+        (:meth:`~deepprune.core.records.Outcome.from_dict`: a :class:`DataError` names the line and field)."""
         base = rec.get("baseline_result")
-        return cls(str(rec["problem_id"]), rec.get("gold"), str(rec["strategy"]), Outcome(**rec["result"]),
-                   rec.get("baseline"), Outcome(**base) if base else None)
+        return cls(str(rec["problem_id"]), rec.get("gold"), str(rec["strategy"]),
+                   Outcome.from_dict(rec["result"], path=path, line=line, field="result"), rec.get("baseline"),
+                   Outcome.from_dict(base, path=path, line=line, field="baseline_result") if base else None)
 
 
 @dataclass(frozen=True)
@@ -175,6 +151,19 @@ def summarize(rows: Sequence[LiveRow]) -> LiveSummary:
     return out
 
 
+class RowSink(Protocol):
+    """Where :func:`run_live` finds the problems already done and puts each finished row: a
+    :class:`ResultsFile`, or (``--workers``) a worker's pipe to the parent that writes the file."""
+
+    @property
+    def done(self) -> Mapping[str, LiveRow]: ...
+
+    @property
+    def failed(self) -> Mapping[str, LiveRow]: ...
+
+    def add(self, row: LiveRow) -> None: ...
+
+
 class ResultsFile:
     """The append-only results file of a run (see the module docstring)."""
 
@@ -210,7 +199,7 @@ class ResultsFile:
         next(lines, None)  # the header, checked by prepare_append
         for lineno, rec in lines:
             try:
-                row = LiveRow.from_record(rec)
+                row = LiveRow.from_record(rec, path=self.path, line=lineno)
             except (KeyError, TypeError) as exc:
                 raise DataError(f"bad result record ({exc}); fix or remove this line", path=self.path,
                                 line=lineno) from exc
@@ -247,7 +236,7 @@ async def run_live(
     source: TraceSource,
     settings: RunSettings,
     *,
-    results: ResultsFile | None = None,
+    results: RowSink | None = None,
     concurrency: int = 1,
     on_row: Callable[[LiveRow], None] | None = None,
 ) -> list[LiveRow]:
@@ -269,7 +258,7 @@ async def run_live(
     """
     factory = build(settings.strategy)
     base_factory = build(settings.compare) if settings.compare else None
-    done = results.done if results is not None else {}
+    done: Mapping[str, LiveRow] = results.done if results is not None else {}
     retry = dict(results.failed) if results is not None else {}
 
     async def one(p: Problem) -> LiveRow:

@@ -54,6 +54,34 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerProbe:
+    """The model's answer when asked mid-trace (``deepprune probe``; Dynasor-CoT, arXiv 2412.20993).
+
+    After the first ``at`` generated tokens of a trace, the prompt plus that partial text plus a
+    fixed "final answer" cue (:data:`deepprune.probing.PROBE_CUE`) went to a model (greedy, at
+    most a few dozen tokens); ``answer`` is what it wrote inside ``\\boxed{}`` (None when it
+    closed no box). The probing model may differ from the one that wrote the trace: the trace
+    file's header names it (``probe.model``).
+    """
+
+    at: int
+    """Generated tokens of the trace the probe saw (its prefix length)."""
+    answer: str | None
+    logprob: float | None
+    """Mean log-probability of the probe's generated tokens (its confidence), when known."""
+    n_tokens: int
+    """Tokens the probe generated (charged as generated tokens when a strategy asks for it)."""
+
+    def __post_init__(self) -> None:
+        if self.at < 1:
+            raise ValueError(f"probe 'at' must be >= 1 tokens, got {self.at}")
+        if self.n_tokens < 0:
+            raise ValueError(f"probe 'n_tokens' must be >= 0, got {self.n_tokens}")
+        if self.logprob is not None and not (self.logprob <= 0.0):  # also rejects nan
+            raise ValueError(f"probe 'logprob' must be a log-probability <= 0, got {self.logprob}")
+
+
+@dataclass(frozen=True, slots=True)
 class Trace:
     """One recorded reasoning trace (a sampled answer to a problem).
 
@@ -76,6 +104,8 @@ class Trace:
     """The log-probability of each sampled token, when recorded."""
     confs: tuple[float, ...] | None = None
     """DeepConf token confidence per token: -(1/k) * sum of the top-k logprobs."""
+    probes: tuple[AnswerProbe, ...] = ()
+    """Answer probes at cut points before the trace's end (``deepprune probe``), by ``at``."""
 
     def __post_init__(self) -> None:
         for name in ("tokens", "logprobs", "confs"):
@@ -85,6 +115,20 @@ class Trace:
                     f"trace {self.problem_id}#{self.index}: {name} has {len(arr)} entries, "
                     f"n_tokens is {self.n_tokens}"
                 )
+        ats = [p.at for p in self.probes]
+        if ats != sorted(set(ats)):
+            raise ValueError(f"trace {self.problem_id}#{self.index}: probes must have distinct 'at' "
+                             f"values in increasing order, got {ats}")
+        if ats and ats[-1] >= self.n_tokens:
+            raise ValueError(f"trace {self.problem_id}#{self.index}: a probe at {ats[-1]} tokens is not "
+                             f"before the trace's end ({self.n_tokens} tokens)")
+
+    def probe_at(self, n: int) -> AnswerProbe | None:
+        """The recorded probe after exactly ``n`` tokens, if any."""
+        for p in self.probes:
+            if p.at == n:
+                return p
+        return None
 
     def text_at(self, n: int) -> str:
         """The text of the first ``n`` generated tokens.

@@ -16,7 +16,7 @@ from deepprune.redact import install_log_redaction, redact
 __all__ = ["main"]
 
 # Subcommand modules, in help order. Modules that are not present are skipped.
-COMMANDS = ["demo", "bench", "datasets", "collect", "run", "local_server", "replay_server", "loadgen", "judge",
+COMMANDS = ["demo", "bench", "datasets", "collect", "probe", "run", "local_server", "replay_server", "loadgen", "judge",
             "leaderboard", "simulate"]
 
 

@@ -25,6 +25,7 @@ from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfi
 from deepprune.sources.preflight import preflight
 from deepprune.strategies.registry import available, build
 from deepprune.types import AnswerKind, Problem
+from deepprune.workers import run_sharded
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--completions", action="store_true", help="use /completions with a plain prompt, not chat")
     p.add_argument("--system-prompt", default=DEFAULT_SYSTEM_PROMPT, help="system prompt ('' for none)")
     p.add_argument("--concurrency", type=int, default=8, help="streams open at once per server (default 8)")
-    p.add_argument("--problem-concurrency", type=int, default=1, help="problems run at once (default 1)")
+    p.add_argument("--problem-concurrency", type=int, default=1, help="problems run at once (per worker; default 1)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="shard the problems over N client processes (each with its own event loop and HTTP "
+                        "clients; --concurrency and --problem-concurrency apply per worker); the parent alone "
+                        "writes --out, so resuming works as with one (default 1: this process)")
     p.add_argument("--stall-timeout", type=positive_float, default=60.0, metavar="S",
                    help="a stream with no token for S seconds has failed (default 60)")
     p.add_argument("--retries", type=int, default=3, help="retries before the first token (default 3)")
@@ -102,6 +107,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         build(settings.compare)
     if args.problem_concurrency < 1:
         raise ConfigError("--problem-concurrency", args.problem_concurrency, "at least 1")
+    if args.workers < 1:
+        raise ConfigError("--workers", args.workers, "at least 1")
     check_output(args.json, "--json", inputs=[args.problems] if args.problems else [])
     problems = _problems(args)
     endpoints = endpoints_from_args(args)
@@ -115,7 +122,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(live_row_line(row), file=sys.stderr if quiet else sys.stdout, flush=True)
 
     try:
-        rows = asyncio.run(_run(problems, endpoints, settings, results, args.problem_concurrency, on_row))
+        if args.workers > 1:
+            asyncio.run(_preflight_any(endpoints))
+            rows = run_sharded(problems, endpoints, settings, workers=args.workers, results=results,
+                               concurrency=args.problem_concurrency, on_row=on_row)
+        else:
+            rows = asyncio.run(_run(problems, endpoints, settings, results, args.problem_concurrency, on_row))
     except (DeepPruneError, KeyboardInterrupt):
         if results is not None:
             print(f"deepprune run: {len(results.done)} problem(s) are saved in {args.out}; run the same command "

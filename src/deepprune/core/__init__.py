@@ -19,17 +19,28 @@ from deepprune.core.events import (
     Event,
     Halt,
     Launch,
+    Probe,
     Resume,
     Stop,
     TraceFailed,
     TraceFinished,
+    TraceProbed,
     TraceProgress,
 )
-from deepprune.core.protocol import AnswerPeek, Decision, FunctionPeek, RunContext, Strategy, StrategyFactory
+from deepprune.core.protocol import (
+    FAMILIES,
+    AnswerPeek,
+    Decision,
+    FunctionPeek,
+    RunContext,
+    Strategy,
+    StrategyFactory,
+)
 from deepprune.core.seeds import trace_seed
 from deepprune.core.spec import StrategySpec, take
 
 __all__ = [
+    "FAMILIES",
     "Action",
     "AnswerPeek",
     "Decision",
@@ -37,6 +48,7 @@ __all__ = [
     "FunctionPeek",
     "Halt",
     "Launch",
+    "Probe",
     "Resume",
     "RunContext",
     "Stop",
@@ -45,6 +57,7 @@ __all__ = [
     "StrategySpec",
     "TraceFailed",
     "TraceFinished",
+    "TraceProbed",
     "TraceProgress",
     "take",
     "trace_seed",

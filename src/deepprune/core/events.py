@@ -17,10 +17,12 @@ __all__ = [
     "Event",
     "Halt",
     "Launch",
+    "Probe",
     "Resume",
     "Stop",
     "TraceFailed",
     "TraceFinished",
+    "TraceProbed",
     "TraceProgress",
 ]
 
@@ -92,6 +94,9 @@ class TraceFinished:
     finish_reason: FinishReason = FinishReason.UNKNOWN
     confs: tuple[float, ...] | None = None
     """All token confidences of the trace, when available."""
+    logprobs: tuple[float, ...] | None = None
+    """The log-probability of each sampled token, when available (replay: recorded ``logprobs``;
+    live: the ``logprob`` the server sends with the top-k alternatives)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +108,22 @@ class TraceFailed:
     error: str
 
 
-Event = TraceProgress | TraceFinished | TraceFailed
+@dataclass(frozen=True, slots=True)
+class TraceProbed:
+    """The answer probe a strategy asked for (:class:`Probe`) came back: after the trace's first
+    ``at`` tokens the model's current answer was ``answer`` (None: it gave none), with mean token
+    log-probability ``logprob``. The probe generated ``n_tokens`` tokens, charged to the trace;
+    ``prompt_tokens`` is what the probe read (reported apart, like judge input; None if unknown)."""
+
+    trace_id: int
+    at: int
+    answer: str | None
+    logprob: float | None
+    n_tokens: int
+    prompt_tokens: int | None = None
+
+
+Event = TraceProgress | TraceFinished | TraceFailed | TraceProbed
 
 
 # ---------------------------------------------------------------- actions (strategy -> runner)
@@ -130,10 +150,20 @@ class Resume:
 
 
 @dataclass(frozen=True, slots=True)
+class Probe:
+    """Ask trace ``trace_id``'s current answer at the token count of its latest event (the trace
+    keeps running): a :class:`TraceProbed` event follows. Replay reads the probe recorded at that
+    count (``deepprune probe``); live sends the prompt, the text so far and a "final answer" cue
+    (see :mod:`deepprune.probing`). Needs ``RunContext.can_probe``."""
+
+    trace_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Halt:
     """Stop every running trace and finish the problem."""
 
 
-Action = Launch | Stop | Resume | Halt
+Action = Launch | Stop | Resume | Probe | Halt
 
 

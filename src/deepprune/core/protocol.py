@@ -40,13 +40,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from deepprune.core.events import Action, Event
 from deepprune.errors import NotApplicable
 from deepprune.types import Problem
 
 __all__ = [
+    "FAMILIES",
     "AnswerPeek",
     "Decision",
     "FunctionPeek",
@@ -92,10 +93,13 @@ class RunContext:
     """Whether events carry DeepConf token confidences."""
     answer_peek: AnswerPeek | None = field(repr=False, compare=False)
     """Replay only (see the module docstring): ask for it with :meth:`require_answer_peek`."""
+    can_probe: bool = False
+    """Whether the source answers :class:`~deepprune.core.events.Probe` actions (live: always;
+    replay: when every trace carries recorded probes)."""
 
     def __init__(self, problem: Problem, budget: int, seed: int = 0, has_confidence: bool = False,
                  answer_peek: AnswerPeek | None = None, *,
-                 peek_answer: Callable[[int], str | None] | None = None) -> None:
+                 peek_answer: Callable[[int], str | None] | None = None, can_probe: bool = False) -> None:
         if peek_answer is not None:
             if answer_peek is not None:
                 raise TypeError("pass answer_peek or peek_answer, not both")
@@ -105,6 +109,7 @@ class RunContext:
         object.__setattr__(self, "seed", seed)
         object.__setattr__(self, "has_confidence", has_confidence)
         object.__setattr__(self, "answer_peek", answer_peek)
+        object.__setattr__(self, "can_probe", can_probe)
 
     def require_answer_peek(self, user: str) -> AnswerPeek:
         """The replay's recorded answers for ``user`` (e.g. ``"the oracle strategy"``).
@@ -136,10 +141,28 @@ class Decision:
     """The strategy's own diagnostics (clusters, thresholds, ...): free-form, for humans."""
 
 
+FAMILIES: Mapping[str, str] = {
+    "vote": "every launched trace runs to its end; the strategy only chooses how the finished answers "
+            "are combined (majority, confidence filter or weights)",
+    "stop-early": "traces are not judged one by one; the problem stops (no more traces launched, the "
+                  "running ones stopped) once the answers so far settle it: a unanimous window, a "
+                  "confident leader, the first m finished",
+    "prune": "individual traces are stopped while they generate, on a judgement of that trace (redundant "
+             "with another, low confidence, too similar), and the rest are voted over",
+}
+"""The values of :attr:`Strategy.family`, with what they mean (the leaderboard's "family" column)."""
+
+
 class Strategy(ABC):
     """Base class of every strategy. Subclasses implement ``start``, ``on_event``, ``result``."""
 
     name: str = "strategy"
+    family: ClassVar[str] = ""
+    """How the strategy saves tokens: one of the keys of :data:`FAMILIES` (``"vote"``,
+    ``"stop-early"``, ``"prune"``); ``""`` when a strategy declares none (shown as unknown)."""
+    paper: ClassVar[str] = ""
+    """The method it implements, as a short citation with its arXiv id or venue (e.g. ``"Wang et al.,
+    Self-Consistency, ICLR 2023, arXiv 2203.11171"``); ``""`` when it implements none."""
     blocking: bool = False
     """True when ``on_event`` may take long (a model or a server behind a judge): the runner then
     calls it in a worker thread so that the event loop keeps reading the other streams and the

@@ -111,12 +111,15 @@ def aggregate(
     strategy: str,
     params: Mapping[str, str] | None = None,
     cons_tokens: float | None = None,
+    family: str | None = None,
+    paper: str | None = None,
 ) -> BenchRow:
     """One row from the results of every ordering (``runs[r]``: ordering ``r``, every problem).
 
     Accuracy and tokens are means over orderings (± population spread); judge calls, finished
     and stopped traces are per-ordering means of the totals; ``reduction`` is against
     ``cons_tokens`` (None: no reference); ``errors`` counts problems that failed, per ordering.
+    ``family`` and ``paper`` describe the strategy (:func:`deepprune.strategies.registry.describe`).
     """
     orderings = len(runs)
     accs = [accuracy(rs) for rs in runs]
@@ -150,11 +153,14 @@ def aggregate(
         token_count=traceset.header.get("token_count"),
         params=dict(params or {}),
         errors=sum(1 for x in flat if x.error is not None) // max(1, orderings),
+        family=family or None,
+        paper=paper or None,
     )
 
 
 def not_applicable_row(traceset: TraceSet, *, strategy: str, reason: str, orderings: int,
-                       params: Mapping[str, str] | None = None) -> BenchRow:
+                       params: Mapping[str, str] | None = None, family: str | None = None,
+                       paper: str | None = None) -> BenchRow:
     """The row of a strategy that cannot run on ``traceset``: figures nan / 0, ``not_applicable`` set."""
     return BenchRow(
         dataset=traceset.name, strategy=strategy, accuracy=float("nan"), accuracy_std=0.0,
@@ -162,4 +168,5 @@ def not_applicable_row(traceset: TraceSet, *, strategy: str, reason: str, orderi
         problems=len(traceset.problems), traces_per_problem=_k_mean(traceset), orderings=orderings,
         judge_calls=0.0, judge_tokens=0.0, traces_finished=0.0, traces_stopped=0.0,
         leaderboard_tokens_1e8=float("nan"), model=traceset.header.get("model"),
-        token_count=traceset.header.get("token_count"), params=dict(params or {}), not_applicable=reason)
+        token_count=traceset.header.get("token_count"), params=dict(params or {}), not_applicable=reason,
+        family=family or None, paper=paper or None)

@@ -13,11 +13,21 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from deepprune.answers import answers_equal
-from deepprune.core.events import Action, Halt, Launch, Resume, Stop, TraceFailed, TraceFinished
+from deepprune.core.events import (
+    Action,
+    Halt,
+    Launch,
+    Probe,
+    Resume,
+    Stop,
+    TraceFailed,
+    TraceFinished,
+    TraceProbed,
+)
 from deepprune.core.protocol import RunContext, StrategyFactory
 from deepprune.engine.tasks import run_each
 from deepprune.errors import DeepPruneError, NotApplicable, ProtocolError
-from deepprune.sources.base import HasAnswerPeek, ProblemSession, TraceSource
+from deepprune.sources.base import CanProbe, HasAnswerPeek, ProblemSession, TraceSource
 from deepprune.types import Problem, ProblemResult
 
 __all__ = ["OnResult", "run", "run_many", "run_problem", "run_sync"]
@@ -48,6 +58,7 @@ async def run_problem(
             seed=seed,
             has_confidence=session.has_confidence,
             answer_peek=session.answer_peek if isinstance(session, HasAnswerPeek) else None,
+            can_probe=isinstance(session, CanProbe) and session.can_probe,
         )
         session.set_watch(strategy.watch)
         driver = _Driver(session, k)
@@ -65,6 +76,10 @@ async def run_problem(
             elif isinstance(event, TraceFailed):
                 driver.failed.add(event.trace_id)
                 driver.failures.append(event.error)
+            elif isinstance(event, TraceProbed):
+                driver.probes += 1
+                driver.probe_tokens += event.n_tokens
+                driver.probe_prompt_tokens += event.prompt_tokens or 0
             if strategy.blocking:  # e.g. a model judge: keep the loop reading the other streams
                 actions = await asyncio.to_thread(strategy.on_event, event)
             else:
@@ -82,6 +97,10 @@ async def run_problem(
         info = dict(decision.info)
         if driver.failed:
             info["traces_failed"] = len(driver.failed)  # the older spelling of the typed field
+        if driver.probes:
+            # answer probes: their generated tokens are in ``tokens``; what they read is apart
+            info.update(probe_calls=driver.probes, probe_tokens=driver.probe_tokens,
+                        probe_prompt_tokens=driver.probe_prompt_tokens)
         return ProblemResult(
             problem_id=problem.id,
             strategy=getattr(strategy, "name", type(strategy).__name__),
@@ -113,6 +132,9 @@ class _Driver:
         self.failed: set[int] = set()
         self.stopped: set[int] = set()
         self.failures: list[str] = []
+        self.probes = 0
+        self.probe_tokens = 0
+        self.probe_prompt_tokens = 0
 
     async def apply(self, actions: Sequence[Action]) -> None:
         for action in actions:
@@ -135,6 +157,14 @@ class _Driver:
                     await self.session.resume(action.trace_id)
                     self.stopped.discard(action.trace_id)
                     self.changes += 1
+            elif isinstance(action, Probe):
+                if action.trace_id >= self.launched:
+                    raise ProtocolError(f"Probe({action.trace_id}): trace was never launched")
+                if not (isinstance(self.session, CanProbe) and self.session.can_probe):
+                    raise ProtocolError(f"Probe({action.trace_id}): this source cannot probe "
+                                        "(check RunContext.can_probe before asking)")
+                await self.session.probe(action.trace_id)
+                self.changes += 1
             elif isinstance(action, Halt):
                 self.halted = True
                 return

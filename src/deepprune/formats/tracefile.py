@@ -8,11 +8,19 @@ problem defined above it)::
     {"type": "problem", "id": "...", "question": "...", "gold": "...", "kind": "math", "source": "..."}
     {"type": "trace", "problem_id": "...", "index": 0, "text": "...", "n_tokens": 312,
      "answer": "...", "finish_reason": "stop", "seed": 7,
-     "tokens": [...]?, "logprobs": [...]?, "confs": [...]?}
+     "tokens": [...]?, "logprobs": [...]?, "confs": [...]?,
+     "probes": [{"at": 64, "answer": "14", "logprob": -0.08, "n_tokens": 4}, ...]?}
 
 A problem's ``kind`` is one of ``math``, ``integer``, ``choice``, ``text``, ``yesno``
 (:class:`~deepprune.types.AnswerKind`); a record without one gets the kind detected from its
 gold answer (:func:`~deepprune.answers.detect_kind`: math unless the gold is a word or phrase).
+
+``probes`` (optional, added by ``deepprune probe``; older files without it load unchanged): the
+model's answer when asked after the first ``at`` tokens (:class:`~deepprune.types.AnswerProbe`),
+at cut points strictly before the trace's end, in increasing ``at``; ``answer`` is null when the
+probe closed no ``\\boxed{}``, ``logprob`` the mean log-probability of the probe's tokens. A
+file with probes has a ``probe`` header object naming the probing model, endpoint, cue and
+token limit (the probing model may differ from the one that wrote the traces).
 
 ``token_count`` says how ``n_tokens`` was counted: ``server`` (the server's own usage/stream
 count), ``tokenizer:<name>`` (a real tokenizer), or ``approx:<rule>`` (see
@@ -36,7 +44,7 @@ from typing import IO, Any
 from deepprune.answers import detect_kind
 from deepprune.errors import DataError, FormatError
 from deepprune.formats.appendlog import prepare_append
-from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
+from deepprune.types import AnswerKind, AnswerProbe, FinishReason, Problem, Trace, TraceSet
 
 __all__ = [
     "FORMAT",
@@ -91,7 +99,47 @@ def trace_to_record(t: Trace) -> dict[str, Any]:
         rec["logprobs"] = [round(x, 5) for x in t.logprobs]
     if t.confs is not None:
         rec["confs"] = [round(x, 5) for x in t.confs]
+    if t.probes:
+        rec["probes"] = [{"at": p.at, "answer": p.answer,
+                          "logprob": None if p.logprob is None else round(p.logprob, 5),
+                          "n_tokens": p.n_tokens} for p in t.probes]
     return rec
+
+
+def _probes(rec: Mapping[str, Any], where: tuple[str, int]) -> tuple[AnswerProbe, ...]:
+    """The optional ``probes`` list of a trace record (``deepprune probe``), validated."""
+    raw = rec.get("probes")
+    if raw is None:
+        return ()
+    path, line = where
+    if not isinstance(raw, list):
+        raise DataError(f"expected a list of probe objects, got {type(raw).__name__}", path=path,
+                        line=line, field="probes")
+    out: list[AnswerProbe] = []
+    for i, item in enumerate(raw):
+        name = f"probes[{i}]"
+        if not isinstance(item, Mapping):
+            raise DataError(f"expected an object with at/answer/logprob/n_tokens, got {type(item).__name__}",
+                            path=path, line=line, field=name)
+        for key in ("at", "n_tokens"):
+            v = item.get(key)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise DataError(f"expected an integer, got {v!r}", path=path, line=line, field=f"{name}.{key}")
+        ans = item.get("answer")
+        if ans is not None and not isinstance(ans, str | int | float):
+            raise DataError(f"expected a string or null, got {type(ans).__name__}", path=path, line=line,
+                            field=f"{name}.answer")
+        lp = item.get("logprob")
+        if lp is not None and (not isinstance(lp, int | float) or isinstance(lp, bool)
+                               or not math.isfinite(lp) or lp > 0):
+            raise DataError(f"expected a log-probability <= 0 or null, got {lp!r}", path=path, line=line,
+                            field=f"{name}.logprob")
+        try:
+            out.append(AnswerProbe(item["at"], None if ans is None else str(ans),
+                                   None if lp is None else float(lp), item["n_tokens"]))
+        except ValueError as exc:
+            raise DataError(str(exc), path=path, line=line, field=name) from exc
+    return tuple(out)
 
 
 def _need(rec: Mapping[str, Any], key: str, typ: type | tuple[type, ...], where: tuple[str, int]) -> Any:
@@ -165,9 +213,13 @@ def trace_from_record(rec: Mapping[str, Any], where: tuple[str, int] = ("<memory
         return Trace(pid, index, text, n_tokens, None if answer is None else str(answer), finish,
                      seed if isinstance(seed, int) else None,
                      tuple(tokens) if tokens is not None else None,
-                     _float_list(rec, "logprobs", where), _float_list(rec, "confs", where, non_negative=True))
+                     _float_list(rec, "logprobs", where), _float_list(rec, "confs", where, non_negative=True),
+                     _probes(rec, where))
+    except DataError:
+        raise
     except ValueError as exc:
-        raise DataError(str(exc), path=where[0], line=where[1]) from exc
+        field_name = "probes" if "probe" in str(exc) else None
+        raise DataError(str(exc), path=where[0], line=where[1], field=field_name) from exc
 
 
 @dataclass

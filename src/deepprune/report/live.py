@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from deepprune.liverun import LiveRow, LiveSummary, Outcome
+    from deepprune.core.records import Outcome
+    from deepprune.liverun import LiveRow, LiveSummary
 
 __all__ = ["live_row_line", "live_summary_text"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from deepprune.bench import BenchRow
@@ -12,63 +12,89 @@ if TYPE_CHECKING:
 
 __all__ = ["judge_table", "markdown_sweep", "markdown_table", "text_table"]
 
-_HEAD = ["strategy", "accuracy", "tokens (total)", "tokens/problem", "vs cons", "spread (tok)",
+_HEAD = ["strategy", "family", "accuracy", "tokens (total)", "tokens/problem", "vs cons", "spread (tok)",
          "judge calls", "leaderboard (1e8@512)"]
 
 
 def _cells(r: BenchRow) -> list[str]:
+    family = r.family or "—"
     if r.not_applicable:
-        return [r.strategy, "n/a", "—", "—", "—", "—", "—", "n/a"]
+        return [r.strategy, family, "n/a", "—", "—", "—", "—", "—", "n/a"]
     acc = f"{100 * r.accuracy:.1f}%"
     if r.accuracy_std:
         acc += f" ± {100 * r.accuracy_std:.1f}"
     red = "—" if r.reduction is None else f"{-100 * r.reduction + 0.0:+.1f}%"
     spread = f"± {r.tokens_std:,.0f}" if r.orderings > 1 else "—"
-    return [r.strategy, acc, f"{r.tokens:,.0f}", f"{r.tokens_per_problem:,.1f}", red, spread,
+    return [r.strategy, family, acc, f"{r.tokens:,.0f}", f"{r.tokens_per_problem:,.1f}", red, spread,
             f"{r.judge_calls:,.0f}", f"{r.leaderboard_tokens_1e8:.3g} {100 * r.accuracy:.1f}%"]
+
+
+def _papers(rows: Sequence[BenchRow]) -> list[tuple[str, str]]:
+    """(strategy, paper) of the rows that implement a published method, once per strategy."""
+    return list(dict.fromkeys((r.strategy, r.paper) for r in rows if r.paper))
+
+
+class _OfADataset(Protocol):
+    @property
+    def dataset(self) -> str: ...
+
+
+_T = TypeVar("_T", bound=_OfADataset)
+
+
+def _by_dataset(items: Iterable[_T]) -> dict[str, list[_T]]:
+    """Items grouped by dataset, datasets in order of first appearance (one table each)."""
+    out: dict[str, list[_T]] = {}
+    for x in items:
+        out.setdefault(x.dataset, []).append(x)
+    return out
 
 
 def text_table(rows: Sequence[BenchRow]) -> str:
     """One aligned table per dataset."""
     out: list[str] = []
-    for ds in dict.fromkeys(r.dataset for r in rows):
-        sub = [r for r in rows if r.dataset == ds]
+    for ds, sub in _by_dataset(rows).items():
         first = sub[0]
         out.append(f"{ds}: {first.problems} problems x {first.traces_per_problem:.0f} traces, "
                    f"{first.orderings} ordering(s); tokens counted as {first.token_count or 'unknown'}")
         table = [_HEAD] + [_cells(r) for r in sub]
         widths = [max(len(row[i]) for row in table) for i in range(len(_HEAD))]
         for j, row in enumerate(table):
-            out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
+            out.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in
                                  enumerate(zip(row, widths, strict=True))))
             if j == 0:
                 out.append("  ".join("-" * w for w in widths))
         out.extend(f"  n/a {r.strategy}: {r.not_applicable}" for r in sub if r.not_applicable)
         out.append("")
+    papers = _papers(rows)
+    if papers:
+        width = max(len(name) for name, _ in papers)
+        out += ["papers:"] + [f"  {name.ljust(width)}  {paper}" for name, paper in papers] + [""]
     return "\n".join(out)
 
 
 def markdown_table(rows: Sequence[BenchRow]) -> str:
     """A Markdown table per dataset (the leaderboard style column: tokens in 1e8 at K=512, accuracy)."""
     out: list[str] = []
-    for ds in dict.fromkeys(r.dataset for r in rows):
-        sub = [r for r in rows if r.dataset == ds]
+    for ds, sub in _by_dataset(rows).items():
         out.append(f"**{ds}** ({sub[0].problems} problems x {sub[0].traces_per_problem:.0f} traces, "
                    f"{sub[0].orderings} ordering(s))\n")
         out.append("| " + " | ".join(_HEAD) + " |")
-        out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(_HEAD))) + "|")
+        out.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(_HEAD))) + "|")
         for r in sub:
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |")
         out.extend(f"\nn/a {r.strategy}: {r.not_applicable}" for r in sub if r.not_applicable)
         out.append("")
+    papers = _papers(rows)
+    if papers:
+        out += ["Papers:", ""] + [f"- `{name}`: {paper}" for name, paper in papers] + [""]
     return "\n".join(out)
 
 
 def markdown_sweep(points: Sequence[SweepPoint]) -> str:
     """One Markdown table per dataset: a row per truncation and judge."""
     out: list[str] = []
-    for ds in dict.fromkeys(p.dataset for p in points):
-        sub = [p for p in points if p.dataset == ds]
+    for ds, sub in _by_dataset(points).items():
         c = sub[0]
         out.append(f"**{ds}** ({c.problems} problems; cons@K {100 * c.cons_accuracy:.1f}%, "
                    f"{c.cons_tokens_per_problem:,.0f} tokens/problem; {c.orderings} ordering(s))\n")

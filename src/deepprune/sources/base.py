@@ -15,7 +15,7 @@ from deepprune.core.events import Event
 from deepprune.core.protocol import AnswerPeek
 from deepprune.types import Problem
 
-__all__ = ["HasAnswerPeek", "ProblemSession", "TraceSource", "WatchFn"]
+__all__ = ["CanProbe", "HasAnswerPeek", "ProblemSession", "TraceSource", "WatchFn"]
 
 WatchFn = Callable[[int], "int | None"]
 
@@ -54,6 +54,18 @@ class HasAnswerPeek(Protocol):
     ``answer_peek`` to the strategy as ``RunContext.answer_peek`` (simulation only)."""
 
     answer_peek: AnswerPeek
+
+
+@runtime_checkable
+class CanProbe(Protocol):
+    """A session that answers :class:`~deepprune.core.events.Probe` actions with
+    :class:`~deepprune.core.events.TraceProbed` events (replay: recorded probes; live: a request)."""
+
+    can_probe: bool
+    """False when this session cannot (e.g. replayed traces without recorded probes)."""
+
+    async def probe(self, trace_id: int) -> None:
+        """Probe the trace at its latest delivered token count; the event follows later."""
 
 
 class TraceSource(Protocol):

@@ -20,10 +20,13 @@ logs, error messages or ``repr``: messages name the server by :attr:`EndpointCon
 (no userinfo, no query string) and everything a server or httpx says goes through
 :func:`deepprune.redact.redact` (which also hides the key when a server echoes it).
 
-Framing. The response is read as server-sent events by ``httpx-sse`` (``data:`` lines joined,
-comments and named events without data skipped, ``[DONE]`` ends the stream); a 200 answer that is
-not ``text/event-stream`` is a :class:`~deepprune.errors.StreamError`, and an event left
-unterminated when the connection closes is discarded, as the SSE rules say.
+Framing. The response's bytes are read as server-sent events by :class:`SSEFramer`, the one SSE
+parser here (the rules of the SSE spec and of ``httpx-sse``, which it replaced for speed: lines end
+at CR, LF or CRLF only, ``data:`` lines joined, comments and events without data skipped,
+``[DONE]`` ends the stream, an event left unterminated when the connection closes is
+discarded); a 200 answer that is not ``text/event-stream`` is a
+:class:`~deepprune.errors.StreamError`. A body in a charset other than UTF-8 is transcoded to UTF-8
+first; undecodable bytes are replaced, as httpx's text decoding does.
 
 Closing the async generator (``aclose()``, or cancelling the task iterating it) closes the HTTP
 response, which is how a server learns that a stopped trace should stop generating.
@@ -32,6 +35,7 @@ response, which is how a server learns that a stopped trace should stop generati
 from __future__ import annotations
 
 import asyncio
+import codecs
 import functools
 import json
 import logging
@@ -40,12 +44,10 @@ import random
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import httpx_sse
-from httpx_sse import EventSource
 
 from deepprune.errors import ClientError, ConfigError, RequestTimeout, ServerError, StreamError
 from deepprune.redact import redact, redact_url, register, url_secrets
@@ -60,6 +62,7 @@ except ImportError:  # pragma: no cover - exercised only without orjson installe
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
     "EndpointConfig",
+    "SSEFramer",
     "StreamClient",
     "StreamEnd",
     "TokenChunk",
@@ -362,54 +365,72 @@ class StreamClient:
                     raw = await dl.guard(resp.aread())
                     raise ServerError(resp.status_code,
                                       redact(_error_message(raw.decode("utf-8", errors="replace")[:300])))
+                content_type = resp.headers.get("content-type", "").partition(";")[0]
+                if "text/event-stream" not in content_type:
+                    raise StreamError(f"{c.display_url} answered without an event stream (Content-Type "
+                                      f"{redact(content_type)!r}, expected 'text/event-stream'): does the "
+                                      "endpoint stream?")
                 finish: FinishReason | None = None
                 usage: int | None = None
                 want_lp = c.top_logprobs > 0
                 chat = c.chat
-                events = EventSource(resp).aiter_sse()
+                framer = SSEFramer()
+                # bytes as they arrive; aiter_raw skips httpx's decoder layer when there is nothing to
+                # decode (and cannot be used on a body already read, e.g. by a test transport)
+                raw_ok = (resp.headers.get("content-encoding", "identity").strip().lower() in ("", "identity")
+                          and not resp.is_stream_consumed)
+                chunks = cast(AsyncGenerator[bytes, None], resp.aiter_raw() if raw_ok else resp.aiter_bytes())
+                transcode = None if _is_utf8(resp.encoding) else codecs.getincrementaldecoder(
+                    resp.encoding or "utf-8")(errors="replace")
+                eof = False
                 try:
-                    while True:
-                        # the hot loop: one read under the lazy deadline (no asyncio.timeout per event)
+                    while not eof:
+                        # the hot loop: one network read under the lazy deadline (no asyncio.timeout
+                        # per read), then every event it completed
                         task = asyncio.current_task()
                         assert task is not None
                         dl.arm_wait(task)
                         cancelling = task.cancelling()
                         try:
-                            ev = await anext(events)
+                            raw = await anext(chunks)
                         except StopAsyncIteration:
-                            break
-                        except httpx_sse.SSEError as exc:
-                            raise StreamError(f"{c.display_url} answered without an event stream "
-                                              f"({redact(str(exc))}): does the endpoint stream?") from exc
+                            eof = True
                         except asyncio.CancelledError:
                             if dl.expired and task.uncancel() <= cancelling:
                                 raise TimeoutError from None
                             raise
                         finally:
                             dl.waiting = False
-                        data = ev.data
-                        if not data:
-                            continue  # an event without data (a named ping): nothing to read
-                        if data.strip() == "[DONE]":
-                            yield StreamEnd(finish or FinishReason.UNKNOWN, usage)
-                            return
-                        obj = _decode(data, c)
-                        parsed = _parse_fast(obj, chat, want_lp)
-                        if parsed is None:  # anything unusual: the full, validating parser
-                            if not isinstance(obj, Mapping):
-                                raise StreamError(f"malformed SSE chunk from {c.display_url}: expected a JSON object")
-                            parsed = parse_chunk(obj, chat=chat, want_logprobs=want_lp)
-                        chunk, fin, used = parsed
-                        if used is not None:
-                            usage = used
-                        if fin is not None:
-                            finish = fin
-                        if chunk is not None and chunk.n > 0:
-                            got_token = True
-                            dl.extend(loop.time() + c.stall_timeout_s)
-                            yield chunk
+                        if eof:
+                            events = framer.close()
+                        else:
+                            if transcode is not None:
+                                raw = transcode.decode(raw).encode("utf-8")
+                            events = framer.feed(raw)
+                        for data in events:
+                            if not data:
+                                continue  # an event without data (a named ping): nothing to read
+                            if b"[DONE]" in data and data.decode("utf-8", "replace").strip() == "[DONE]":
+                                yield StreamEnd(finish or FinishReason.UNKNOWN, usage)
+                                return
+                            obj = _decode(data, c)
+                            parsed = _parse_fast(obj, chat, want_lp)
+                            if parsed is None:  # anything unusual: the full, validating parser
+                                if not isinstance(obj, Mapping):
+                                    raise StreamError(f"malformed SSE chunk from {c.display_url}: "
+                                                      "expected a JSON object")
+                                parsed = parse_chunk(obj, chat=chat, want_logprobs=want_lp)
+                            chunk, fin, used = parsed
+                            if used is not None:
+                                usage = used
+                            if fin is not None:
+                                finish = fin
+                            if chunk is not None and chunk.n > 0:
+                                got_token = True
+                                dl.extend(loop.time() + c.stall_timeout_s)
+                                yield chunk
                 finally:
-                    await events.aclose()
+                    await chunks.aclose()
                 if finish is None:
                     raise StreamError(f"stream from {c.display_url} ended without a finish reason or [DONE] "
                                       "(connection dropped?)")
@@ -509,18 +530,100 @@ class _Deadline:
             self.handle = None
 
 
-def _decode(data: str, config: EndpointConfig) -> Any:
-    """One event's JSON: orjson when it can, else (``NaN``, huge integers, lone surrogates, ...
-    which the standard library accepts) ``json.loads``, exactly as before."""
+class SSEFramer:
+    r"""Server-sent events on bytes: :meth:`feed` the body's bytes as they arrive, get the data of
+    each event they complete (the one SSE parser of the stream client).
+
+    The event-stream rules a client needs (WHATWG HTML, "Parsing an event stream"; what
+    ``httpx-sse`` did): lines end at CR, LF or CRLF and nowhere else (a U+2028 inside a JSON string
+    is not a line end; a CR at the end of a read waits for the next byte, which may be its LF); a
+    line starting with ``:`` is a comment; ``data:`` lines (one space after the colon dropped; a
+    bare ``data`` line is empty data) are joined with LF; a blank line ends an event, whose data is
+    returned (``b""`` for an event whose only data is empty; events without any ``data`` line
+    — ``event:``, ``id:``, ``retry:`` alone — return nothing). :meth:`close` ends the stream: an
+    event not ended by a blank line is discarded.
+
+    The usual read, one whole ``data: ...`` event and nothing else, takes a fast path.
+
+    >>> f = SSEFramer()
+    >>> f.feed(b'data: {"a": 1}\r\n\r\n: ping\n\nevent: x\ndata: x\ndata:y\r'), f.feed(b'\n\ndata: lost'), f.close()
+    ([b'{"a": 1}'], [b'x\ny'], [])
+    """
+
+    __slots__ = ("_buf", "_cr", "_data")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._cr = False
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The data of each event that ``chunk`` completes, in order."""
+        n = len(chunk)
+        if (not self._buf and not self._data and not self._cr and chunk[:6] == b"data: "
+                and chunk[-2:] == b"\n\n" and chunk.find(b"\n", 6) == n - 2 and b"\r" not in chunk):
+            return [chunk[6:-2]]  # one whole event with one data line: the usual case
+        if self._cr:
+            chunk = b"\r" + chunk
+            self._cr = False
+        buf = self._buf + chunk if self._buf else chunk
+        if buf.endswith(b"\r"):  # may be the first half of a CRLF: decide with the next bytes
+            self._cr = True
+            buf = buf[:-1]
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buf.split(b"\n")
+        self._buf = lines.pop()
+        return self._lines(lines)
+
+    def close(self) -> list[bytes]:
+        """The end of the stream: a pending CR ends the last line (which may end an event); an
+        unterminated line or event is discarded."""
+        out = self._lines([self._buf]) if self._cr else []
+        self._buf, self._cr, self._data = b"", False, []
+        return out
+
+    def _lines(self, lines: list[bytes]) -> list[bytes]:
+        out: list[bytes] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    out.append(data[0] if len(data) == 1 else b"\n".join(data))
+                    data.clear()
+            elif line[:5] == b"data:":
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line == b"data":
+                data.append(b"")
+        return out
+
+
+def _is_utf8(encoding: str | None) -> bool:
+    try:
+        return codecs.lookup(encoding or "utf-8").name == "utf-8"
+    except LookupError:
+        return False
+
+
+def _decode(data: bytes, config: EndpointConfig) -> Any:
+    """One event's JSON: orjson on the bytes when it can, else (bytes that are not UTF-8: replaced
+    as httpx's text decoding does; ``NaN``, huge integers, lone surrogates, ... which the standard
+    library accepts) the decoded text, by orjson then ``json.loads``."""
     if _orjson is not None:
         try:
             return _orjson.loads(data)
         except _orjson.JSONDecodeError:
             pass
+    text = data.decode("utf-8", errors="replace")
+    if _orjson is not None:
+        try:
+            return _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            pass
     try:
-        return json.loads(data)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise StreamError(f"malformed SSE chunk from {config.display_url} (not JSON): {redact(data[:120])!r}"
+        raise StreamError(f"malformed SSE chunk from {config.display_url} (not JSON): {redact(text[:120])!r}"
                           ) from exc
 
 

@@ -54,6 +54,8 @@ class AdaptiveConsistency(Strategy):
     """Sample until the Beta criterion settles the leading answer."""
 
     name = "adaptive"
+    family = "stop-early"
+    paper = "Aggarwal et al., Adaptive-Consistency, EMNLP 2023, arXiv 2305.11860"
 
     def __init__(self, threshold: float = 0.95, parallel: int = 1) -> None:
         if not 0.5 <= threshold <= 1.0:

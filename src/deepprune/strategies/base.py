@@ -13,10 +13,12 @@ from deepprune.core.events import (
     Event,
     Halt,
     Launch,
+    Probe,
     Resume,
     Stop,
     TraceFailed,
     TraceFinished,
+    TraceProbed,
     TraceProgress,
 )
 from deepprune.core.protocol import AnswerPeek, Decision, FunctionPeek, RunContext, Strategy, StrategyFactory
@@ -29,6 +31,7 @@ __all__ = [
     "FunctionPeek",
     "Halt",
     "Launch",
+    "Probe",
     "Resume",
     "RunContext",
     "Stop",
@@ -36,5 +39,6 @@ __all__ = [
     "StrategyFactory",
     "TraceFailed",
     "TraceFinished",
+    "TraceProbed",
     "TraceProgress",
 ]

@@ -25,6 +25,10 @@ def _opt_int(raw: str) -> int | None:
     return None if raw.strip().lower() in ("none", "0", "inf", "") else int(raw)
 
 
+def _opt_float(raw: str) -> float | None:
+    return None if raw.strip().lower() in ("none", "off", "") else float(raw)
+
+
 def _bool(raw: str) -> bool:
     v = raw.strip().lower()
     if v in ("1", "true", "yes", "on"):
@@ -36,7 +40,7 @@ def _bool(raw: str) -> bool:
 
 @register("deepprune", "judge clustering at the prefix, redundant traces stopped, pruned ones resumed while the "
                        "vote is contested: judge=lexical,tau=0.2,p=1,kmax=32,vote=representatives|largest|confidence,"
-                       "k2=20,k3=10,prefix=tokens:64,recover=2,futile=0,futile_after=8")
+                       "k2=20,k3=10,prefix=tokens:64,recover=2,futile=0,futile_after=8,probe=off,probe_weight=1,trust_probes=on,trust=none")
 def _deepprune(params: dict[str, str]) -> StrategyFactory:
     return _deepprune_with(params, tau=0.2, prefix="tokens:64", recover=2, futile=0.0)
 
@@ -70,6 +74,10 @@ def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover:
         recover_batch=take(params, "recover_batch", _bool, True),
         futile=take(params, "futile", float, futile),
         futile_after=take(params, "futile_after", int, 8),
+        probe=take(params, "probe", _bool, False),
+        probe_weight=take(params, "probe_weight", float, 1.0),
+        trust_probes=take(params, "trust_probes", _bool, True),
+        trust=take(params, "trust", _opt_float, None),
     )
     judge = make_judge(take(params, "judge", str, "lexical"), params)
     return lambda: DeepPruneStrategy(judge, cfg)
@@ -151,9 +159,55 @@ def _short_m(params: dict[str, str]) -> StrategyFactory:
 
 @register("first-finish", "short-1@k: launch K, the first trace to finish with an answer answers")
 def _first_finish(params: dict[str, str]) -> StrategyFactory:
-    from deepprune.strategies.short_m import ShortMStrategy
+    from deepprune.strategies.short_m import FirstFinishStrategy
 
-    return lambda: ShortMStrategy(1)
+    return FirstFinishStrategy
+
+
+# ---------------------------------------------------------------- issue 12: confidence-weighted votes
+@register("cisc", "confidence-informed self-consistency: all K finish, softmax(score / temperature) weights: "
+                  "score=prob|logprob|mean|lowest|bottom10|tail, temperature=0.1 (inf: cons), window=2048 "
+                  "(needs confidences)")
+def _cisc(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.cisc import CISCConfig, CISCStrategy
+
+    cfg = CISCConfig(score=take(params, "score", str, "prob"), temperature=take(params, "temperature", float, 0.1),
+                     window=take(params, "window", int, 2048))
+    return lambda: CISCStrategy(cfg)
+
+
+@register("self-certainty", "self-certainty Borda vote: all K finish, ranked by mean KL from uniform over the "
+                            "top-k, weight (N - rank + 1)^p: p=0.5, k=20 (needs confidences)")
+def _self_certainty(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.self_certainty import SelfCertaintyConfig, SelfCertaintyStrategy
+
+    cfg = SelfCertaintyConfig(p=take(params, "p", float, 0.5), k=take(params, "k", int, 20))
+    return lambda: SelfCertaintyStrategy(cfg)
+
+
+@register("rpc", "reasoning-pruning perplexity consistency: all K finish, low-probability traces pruned "
+                 "(prune=weibull|mean|none), vote weighted by exp(mean logprob), dedup=true "
+                 "(needs sampled-token logprobs)")
+def _rpc(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.rpc import RPCConfig, RPCStrategy
+
+    cfg = RPCConfig(prune=take(params, "prune", str, "weibull"), dedup=take(params, "dedup", _bool, True))
+    return lambda: RPCStrategy(cfg)
+
+
+# ---------------------------------------------------------------- issue 12: probe-based early exit
+@register("probe-exit", "Dynasor-CoT early exit: probe every running trace every=64 tokens, stop a trace once its "
+                        "last agree=3 probes agree (it votes with that answer), stop the problem when all answers "
+                        "and running probes agree (consensus=on, min_traces=2) (needs probes)")
+def _probe_exit(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.strategies.probe_exit import ProbeExitStrategy
+
+    every = take(params, "every", int, 64)
+    agree = take(params, "agree", int, 3)
+    consensus = take(params, "consensus", _bool, True)
+    min_traces = take(params, "min_traces", int, 2)
+    ProbeExitStrategy(every, agree, consensus, min_traces)  # validate now
+    return lambda: ProbeExitStrategy(every, agree, consensus, min_traces)
 
 
 # ---------------------------------------------------------------- issue 12: similarity-based pruning

@@ -26,6 +26,8 @@ class ConsensusStrategy(Strategy):
     """
 
     name = "cons"
+    family = "vote"
+    paper = "Wang et al., Self-Consistency, ICLR 2023, arXiv 2203.11171"
 
     def __init__(self) -> None:
         self._answers: list[str | None] = []

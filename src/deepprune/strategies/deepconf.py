@@ -119,6 +119,8 @@ class DeepConfOffline(Strategy):
     """All K traces finish; filter the top ``keep`` by score; confidence-weighted vote."""
 
     name = "deepconf"
+    family = "vote"
+    paper = "Fu et al., Deep Think with Confidence (DeepConf), arXiv 2508.15260"
 
     def __init__(self, config: DeepConfOfflineConfig | None = None) -> None:
         self.cfg = config or DeepConfOfflineConfig()
@@ -169,6 +171,8 @@ class DeepConfOnline(Strategy):
     """Warm-up, confidence threshold, windowed early termination, consensus stop."""
 
     name = "deepconf-online"
+    family = "prune"
+    paper = "Fu et al., Deep Think with Confidence (DeepConf), arXiv 2508.15260"
 
     def __init__(self, config: DeepConfOnlineConfig | None = None) -> None:
         self.cfg = config or DeepConfOnlineConfig()

@@ -46,12 +46,29 @@ in ``Decision.info["recovered"]``, resume rounds in ``info["recovery_rounds"]``.
 judge a problem whose answer leads by fewer than ``N`` traces is resumed until it does (or no
 pruned trace is left); with no pruned trace left the vote is cons@K's.
 
+**Trust** (``trust=q``; default off): a pruned trace that joined its cluster with judge
+probability at least ``q`` counts, for recovery, as a finished vote for its cluster's answer and
+is never resumed: recovery then checks only the merges the judge was unsure of.
+
 **Futility** (``futile=q``, ``futile_after=n``; default off, ``n`` = 8): once at least ``n``
 traces have finished and no answer holds a share ``q`` of them, the problem is diffuse — cons@K's
 answer there is a lottery — and recovery stops; the answer is the current winner. Off by
 default: chosen by cross-validation by problem on both datasets we hold
 (``benchmarks/cv_recovery.py``), no value generalised (held-out accuracy fell 3-5 points on the
 diffuse dataset).
+
+**Answer probes** (``probe=on``; default off; Dynasor-CoT's probe, arXiv 2412.20993, used as
+judge evidence): when a trace reaches the prefix the strategy first asks its current answer
+(:class:`~deepprune.core.events.Probe`: replay reads the probe recorded by ``deepprune probe``,
+live sends a short greedy request) and clusters it when the answer comes back. For a pair whose
+two sides both have an answer — the probed one, or the final one of a trace that already
+finished — the pair's probability is ``1`` when the answers are equal and ``0`` when they
+differ, blended with the judge's by ``probe_weight`` (1 = the probes decide); a pair where a
+side has no answer keeps the judge's probability. The probe's generated tokens are charged.
+A trace that joined a cluster because its answer agreed with the representative's (``probe_weight``
+1) is *verified*: with ``trust_probes`` (default on) recovery counts it as a finished vote for its
+cluster's answer and never resumes it, so recovery spends tokens only on merges the judge alone
+decided (``trust_probes=off`` resumes them like any other).
 
 If the voters give no answer (e.g. a representative ended without one), the answer is a plain
 majority vote over every finished trace. Judge calls (pairs scored) and judge input tokens
@@ -65,12 +82,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
-from deepprune.answers import group_answers
+from deepprune.answers import answers_equal, group_answers
 from deepprune.confidence import SCORES, trace_score
-from deepprune.errors import ConfigError
+from deepprune.errors import ConfigError, NotApplicable
 from deepprune.judges.base import Judge, Pair
 from deepprune.prefix import PrefixWatcher, Truncation
 from deepprune.strategies.base import (
@@ -78,12 +96,14 @@ from deepprune.strategies.base import (
     Decision,
     Event,
     Launch,
+    Probe,
     Resume,
     RunContext,
     Stop,
     Strategy,
     TraceFailed,
     TraceFinished,
+    TraceProbed,
     TraceProgress,
 )
 from deepprune.strategies.deepconf import keep_top, need_confidence
@@ -131,6 +151,15 @@ class DeepPruneConfig:
     holds this share of them (0 = never give up)."""
     futile_after: int = 8
     """Finished traces needed before recovery may give up on a problem."""
+    probe: bool = False
+    """Ask each trace's current answer at the prefix and use answer agreement (see the module doc)."""
+    probe_weight: float = 1.0
+    """``probe=on``: weight of the answer agreement against the judge's probability (1 = probes decide)."""
+    trust_probes: bool = True
+    """``probe=on``: recovery counts members merged by answer agreement as votes, never resumes them."""
+    trust: float | None = None
+    """Recovery counts members that joined with a judge probability >= ``trust`` as votes and never
+    resumes them (None = off: every judge merge may be resumed)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.tau <= 1.0:
@@ -158,6 +187,10 @@ class DeepPruneConfig:
             raise ConfigError("conf_score", self.conf_score, " or ".join(SCORES))
         if self.conf_window < 1:
             raise ConfigError("conf_window", self.conf_window, "a positive integer")
+        if self.trust is not None and not 0.0 <= self.trust <= 1.0:
+            raise ConfigError("trust", self.trust, "a probability in [0, 1] or 'none'")
+        if not 0.0 <= self.probe_weight <= 1.0:
+            raise ConfigError("probe_weight", self.probe_weight, "a weight in [0, 1]")
 
 
 _LOCKS: dict[int, threading.Lock] = {}
@@ -177,6 +210,8 @@ class DeepPruneStrategy(Strategy):
     """
 
     name = "deepprune"
+    family: ClassVar[str] = "prune"
+    paper: ClassVar[str] = "Tu et al., DeepPrune: Parallel Scaling without Inter-trace Redundancy, arXiv 2510.08483"
 
     def __init__(self, judge: Judge, config: DeepPruneConfig | None = None) -> None:
         self.judge = judge
@@ -202,6 +237,14 @@ class DeepPruneStrategy(Strategy):
         self._rounds = 0
         self._length: dict[int, int] = {}
         self._confs: dict[int, list[float]] = {}
+        self._probing: dict[int, str] = {}
+        """probe=on: traces at the prefix whose probe is in flight -> their prefix."""
+        self._probed: dict[int, str | None] = {}
+        self._verified: set[int] = set()
+        """Pruned traces merged by answer agreement (probe=on)."""
+        self._confident: set[int] = set()
+        """Pruned traces merged with a judge probability >= ``trust``."""
+        self.probes = 0
         self.judge_calls = 0
         self.judge_tokens = 0
 
@@ -209,13 +252,17 @@ class DeepPruneStrategy(Strategy):
     def start(self, ctx: RunContext) -> Sequence[Action]:
         if self.cfg.vote == "confidence":
             need_confidence(ctx, "deepprune:vote=confidence")
+        if self.cfg.probe and not ctx.can_probe:
+            raise NotApplicable("deepprune:probe=on needs answer probes: a live server, or traces with probes "
+                                f"recorded at the prefix ('deepprune probe TRACES --at {self.cfg.prefix.unit}:"
+                                f"{self.cfg.prefix.k} ...'; probes exist only at token cuts)")
         self._ctx = ctx
         self._k = ctx.budget
         self._running = set(range(ctx.budget))
         return [Launch(ctx.budget)]
 
     def watch(self, trace_id: int) -> int | None:
-        if trace_id in self._cluster_of or trace_id in self._finished:
+        if trace_id in self._cluster_of or trace_id in self._finished or trace_id in self._probing:
             return None
         return self._wait.get(trace_id, self._watcher.wait(0, ""))
 
@@ -225,14 +272,25 @@ class DeepPruneStrategy(Strategy):
         if isinstance(event, TraceProgress):
             if self.cfg.vote == "confidence" and event.new_confs:
                 self._confs.setdefault(tid, []).extend(event.new_confs)
-            if tid in self._cluster_of:
+            if tid in self._cluster_of or tid in self._probing:
                 return ()
             buf, end = event.text_buffer, event.text_end
             prefix = self._watcher.prefix(event.n_tokens, buf, key=tid, end=end)
             if prefix is None:
                 self._wait[tid] = self._watcher.wait(event.n_tokens, buf, key=tid, end=end)
                 return ()
+            if self.cfg.probe:
+                self._probing[tid] = prefix
+                self._watcher.forget(tid)
+                self._wait.pop(tid, None)
+                self.probes += 1
+                return [Probe(tid)]
             actions.extend(self._assign(tid, prefix, finished=False))
+        elif isinstance(event, TraceProbed):
+            prefix_or_none = self._probing.pop(tid, None)
+            self._probed[tid] = event.answer
+            if prefix_or_none is not None and tid not in self._cluster_of and tid not in self._finished:
+                actions.extend(self._assign(tid, prefix_or_none, finished=False))
         elif isinstance(event, TraceFinished):
             self._running.discard(tid)
             self._finished[tid] = event.answer
@@ -241,11 +299,14 @@ class DeepPruneStrategy(Strategy):
                 self._confs[tid] = list(event.confs)
             self._finish_order.append(tid)
             if tid not in self._cluster_of:
-                prefix = self._watcher.prefix(event.n_tokens, event.text, finished=True, key=tid) or ""
+                waiting = self._probing.pop(tid, None)
+                prefix = waiting if waiting is not None else (
+                    self._watcher.prefix(event.n_tokens, event.text, finished=True, key=tid) or "")
                 actions.extend(self._assign(tid, prefix, finished=True))
         elif isinstance(event, TraceFailed):
             self._running.discard(tid)
             self._failed.add(tid)
+            self._probing.pop(tid, None)
         actions.extend(self._maybe_finalize())
         return actions
 
@@ -296,19 +357,22 @@ class DeepPruneStrategy(Strategy):
         as the winner still needs finished votes to lead by ``recover`` (at least one), so a
         live run needs fewer round trips; fewer when fewer candidates are left."""
         assert self._ctx is not None
-        pruned = [m for c in self._clusters for m in c[1:] if m in self._stopped]
+        trusted = (self._verified if (self.cfg.probe and self.cfg.trust_probes) else set()) | self._confident
+        pruned = [m for c in self._clusters for m in c[1:] if m in self._stopped and m not in trusted]
         if not pruned:
             return []
+        verified_of = {c[0]: sum(1 for m in c[1:] if m in trusted and m not in self._finished)
+                       for c in self._clusters}
         kind = self._ctx.problem.kind
         entries = self._votes()
         groups = group_answers([e[1] for e in entries], kind)
         voters = [e[0] for e, g in zip(entries, groups, strict=True) if e[3]]
         est: dict[int, float] = {}
         seen: dict[int, int] = {}
-        for g, (_, _, w, done) in zip(groups, entries, strict=True):
+        for g, (t, _, w, done) in zip(groups, entries, strict=True):
             if g >= 0:
                 est[g] = est.get(g, 0.0) + w
-                seen[g] = seen.get(g, 0) + int(done)
+                seen[g] = seen.get(g, 0) + int(done) + (verified_of.get(t, 0) if done else 0)
         ranked = sorted(est, key=lambda g: (-est[g], g))  # ties: the group that finished first
         need = self.cfg.recover
         if ranked:
@@ -358,7 +422,7 @@ class DeepPruneStrategy(Strategy):
             judge_tokens=self.judge_tokens,
             info={"clusters": len(self._clusters), "cluster_sizes": sizes[:10], "voters": len(voters),
                   "fallback_vote": fallback, "recovered": len(self._resumed),
-                  "recovery_rounds": self._rounds},
+                  "recovery_rounds": self._rounds, **({"probes": self.probes} if self.cfg.probe else {})},
         )
 
     # ------------------------------------------------------------------ clustering
@@ -380,6 +444,9 @@ class DeepPruneStrategy(Strategy):
             probs = np.asarray(self.judge.predict_proba(pairs), dtype=np.float64)
         if probs.shape != (len(pairs),):
             raise ConfigError("judge output shape", probs.shape, f"({len(pairs)},)")
+        agreed = np.zeros(len(pairs), dtype=bool)
+        if self.cfg.probe:
+            probs, agreed = self._with_probes(tid, probs, [pr.ids[1] for pr in pairs if pr.ids is not None])
         self.judge_calls += len(pairs)
         # = sum(pair_tokens(pair)), with each prefix counted once per trace
         self.judge_tokens += sum(self._prefix_tokens[a] + self._prefix_tokens[b]
@@ -392,12 +459,40 @@ class DeepPruneStrategy(Strategy):
             self._clusters[best].append(tid)
             self._cluster_of[tid] = best
             self._join_p[tid] = float(sims[best])
+            mine = np.asarray(owner) == best
+            if self.cfg.probe_weight >= 1.0 and bool(agreed[mine].all()):
+                self._verified.add(tid)
+            if self.cfg.trust is not None and sims[best] >= self.cfg.trust:
+                self._confident.add(tid)
             if finished:
                 return []
             self._running.discard(tid)
             self._stopped.add(tid)
             return [Stop(tid)]
         return self._open(tid)
+
+    def _known_answer(self, tid: int) -> str | None:
+        """A trace's final answer when it finished, else its probed answer (None: unknown)."""
+        if tid in self._finished:
+            return self._finished[tid]
+        return self._probed.get(tid)
+
+    def _with_probes(self, tid: int, probs: np.ndarray, others: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The pair probabilities with answer agreement blended in, and which pairs agreed."""
+        assert self._ctx is not None
+        agreed = np.zeros(len(others), dtype=bool)
+        mine = self._known_answer(tid)
+        if mine is None:
+            return probs, agreed
+        w = self.cfg.probe_weight
+        out = probs.copy()
+        for i, m in enumerate(others):
+            theirs = self._known_answer(m)
+            if theirs is not None:
+                same = answers_equal(mine, theirs, self._ctx.problem.kind)
+                agreed[i] = same
+                out[i] = w * float(same) + (1.0 - w) * probs[i]
+        return out, agreed
 
     def _open(self, tid: int) -> list[Action]:
         self._cluster_of[tid] = len(self._clusters)

@@ -32,6 +32,8 @@ class EarlyStoppingSC(Strategy):
     """Windows of ``w`` traces; stop at the first unanimous window."""
 
     name = "esc"
+    family = "stop-early"
+    paper = "Li et al., Early-Stopping Self-Consistency (ESC), ICLR 2024, arXiv 2401.10480"
 
     def __init__(self, window: int = 5) -> None:
         if window < 1:

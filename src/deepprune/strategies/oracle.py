@@ -35,6 +35,8 @@ class OracleStrategy(Strategy):
     """One trace per distinct final answer finishes; all others stop at the truncation point."""
 
     name = "oracle"
+    family = "prune"
+    paper = ""  # a bound (it knows the recorded final answers), not a published method
 
     def __init__(self, prefix: str | Truncation = "tokens:64") -> None:
         self.rule = Truncation.parse(prefix)

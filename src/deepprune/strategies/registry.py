@@ -15,7 +15,7 @@ from deepprune.core.protocol import StrategyFactory
 from deepprune.core.spec import StrategySpec, take
 from deepprune.errors import ConfigError
 
-__all__ = ["StrategySpec", "available", "build", "register", "take"]
+__all__ = ["StrategySpec", "available", "build", "describe", "register", "take"]
 
 Builder = Callable[[dict[str, str]], StrategyFactory]
 _REGISTRY: dict[str, tuple[Builder, str]] = {}
@@ -50,6 +50,18 @@ def build(spec: StrategySpec | str) -> StrategyFactory:
     if params:
         raise ConfigError(f"parameters of strategy {spec.name!r}", sorted(params), "known keys")
     return factory
+
+
+def describe(strategy: StrategySpec | str | StrategyFactory) -> tuple[str, str]:
+    """``(family, paper)`` of a strategy (:attr:`~deepprune.core.Strategy.family` and
+    :attr:`~deepprune.core.Strategy.paper`; ``""`` where it declares none).
+
+    Takes a factory, or a spec that is built first; the factory is called once to ask (factories
+    are cheap: expensive shared objects are made when the spec is built).
+    """
+    factory = build(strategy) if isinstance(strategy, StrategySpec | str) else strategy
+    s = factory()
+    return s.family, s.paper
 
 
 def _load_builtin() -> None:

@@ -36,13 +36,15 @@ from deepprune.strategies.base import (
 )
 from deepprune.voting import majority_vote
 
-__all__ = ["ShortMStrategy"]
+__all__ = ["FirstFinishStrategy", "ShortMStrategy"]
 
 
 class ShortMStrategy(Strategy):
     """Launch K; once ``m`` traces have finished with an answer, stop the rest and vote."""
 
     name = "short-m"
+    family = "stop-early"
+    paper = "Hassid et al., Don't Overthink It (short-m@k), arXiv 2505.17813"
 
     def __init__(self, m: int = 3) -> None:
         if m < 1:
@@ -65,3 +67,13 @@ class ShortMStrategy(Strategy):
     def result(self) -> Decision:
         vote = majority_vote(self._answers, kind=self._kind)
         return Decision(vote.answer, info={"voters": len(self._answers), "share": vote.share})
+
+
+class FirstFinishStrategy(ShortMStrategy):
+    """short-1@k: the first trace to finish with an answer answers (``first-finish``)."""
+
+    name = "first-finish"
+    paper = "Agarwal et al., First Finish Search, arXiv 2505.18149"
+
+    def __init__(self) -> None:
+        super().__init__(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 
+from deepprune.core.protocol import FAMILIES
 from deepprune.core.records import LEADERBOARD_BUDGET
 from deepprune.leaderboard import Cell, Column, Row
 
@@ -30,6 +31,9 @@ FOOTNOTES = (
      "replayed results depend on the order in which traces arrive. Each measured figure is the mean over "
      "seeded orderings (ordering r uses seed + r); ± is the population standard deviation across orderings "
      "(shown when more than one ordering was run)."),
+    ("family", "Family and paper",
+     "how a strategy saves tokens: " + "; ".join(f"{k}: {v}" for k, v in FAMILIES.items()) + ". The paper is the "
+     "method the row implements (oracle is a bound, not a method)."),
     ("best", "Marks",
      "bold: fewest tokens in the column; underlined: highest accuracy in the column, among the rows of the "
      "same table that are real systems. Rows marked bound (oracle: knows the recorded final answers) show "

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from deepprune.core.protocol import FAMILIES
 from deepprune.leaderboard import Column, Leaderboard, Table
 from deepprune.report.leaderboard.chart import pareto_svg
 from deepprune.report.leaderboard.common import (
@@ -57,7 +58,8 @@ def environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True)
     env.globals.update(
-        col_sub=col_sub, col_title=col_title, footnotes=FOOTNOTES, model_groups=_model_groups, num=_num,
+        col_sub=col_sub, col_title=col_title, families=FAMILIES, footnotes=FOOTNOTES, model_groups=_model_groups,
+        num=_num,
         pareto_svg=lambda t, j: Markup(pareto_svg(t, j)),
         refs_title=refs_title, rows_using=_rows_using, runs=runs, tooltip=tooltip, zip=zip)
     return env

@@ -63,12 +63,26 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
     return out
 
 
+def _md_methods(table: Table) -> list[str]:
+    """Family and paper of each row that has them (a table of its own: the main one stays as wide as
+    the benchmarks)."""
+    rows = [r for r in table.rows if r.family or r.paper]
+    if not rows:
+        return []
+    out = ["| system | family | paper |", "|---|---|---|"]
+    for r in rows:
+        label = _md_code(r.label, in_table=True) if table.kind == "measured" else _md_cell(r.label)
+        out.append(f"| {label} | {_md_cell(r.family or '—')} | {_md_cell(r.paper or '—')} |")
+    return ["", *out]
+
+
 def render_markdown(board: Leaderboard) -> str:
     """The same tables as Markdown (GitHub flavour: ``<u>`` and ``<sup>`` render)."""
     out = ["### Measured with deepprune", "",
            f"Each cell: tokens in 1e8 at K = {LEADERBOARD_BUDGET} traces, accuracy. **Bold**: fewest tokens; "
            "<u>underlined</u>: highest accuracy (bounds excluded). ± is the spread over orderings.", ""]
     out += _md_table(board.measured, board.commands, refs=True)
+    out += _md_methods(board.measured)
     out.append("")
     for col in board.measured.columns:
         out.append(f"- {_md_cell(col_title(col))}" +
@@ -80,6 +94,7 @@ def render_markdown(board: Leaderboard) -> str:
         ref = board.reference
         out += ["", "### Reported in paper (not measured here)", ""]
         out += _md_table(ref, (), refs=False)
+        out += _md_methods(ref)
         out.append("")
         out += [f"- [{k}] {v.get('title', '')}, arXiv [{v.get('arxiv', '')}]({v.get('url', '')})"
                 for k, v in ref.citations.items()]
