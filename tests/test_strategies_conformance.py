@@ -38,6 +38,10 @@ VARIANTS = [
     "probe-exit:consensus=off",
     "deepprune:probe=on,prefix=tokens:64",
     "deepprune:probe=on,prefix=tokens:32,trust_probes=off,probe_weight=0.5",
+    "slim-sc:threshold=0.2,every=16,prune=redundant",
+    "slim-sc:threshold=0,every=1",
+    "st-bon:buffer=0,min_tokens=32",
+    "st-bon:every=1,max_tokens=8",
 ]
 SPECS = sorted(available()) + VARIANTS
 K = 24

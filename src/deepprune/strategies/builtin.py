@@ -208,3 +208,29 @@ def _probe_exit(params: dict[str, str]) -> StrategyFactory:
     min_traces = take(params, "min_traces", int, 2)
     ProbeExitStrategy(every, agree, consensus, min_traces)  # validate now
     return lambda: ProbeExitStrategy(every, agree, consensus, min_traces)
+
+
+# ---------------------------------------------------------------- issue 12: similarity-based pruning
+@register("slim-sc", "Slim-SC (arXiv 2509.13990): every=64 tokens, stop one trace of each running pair more "
+                     "similar than threshold=0.9 (sim=lexical|minilm, prune=random|redundant); finished traces vote")
+def _slim_sc(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.judges.registry import make_judge
+    from deepprune.strategies.slim_sc import SlimSCConfig, SlimSCStrategy
+
+    cfg = SlimSCConfig(threshold=take(params, "threshold", float, 0.9), every=take(params, "every", int, 64),
+                       prune=take(params, "prune", str, "random"))
+    judge = make_judge(take(params, "sim", str, "lexical"), params)
+    return lambda: SlimSCStrategy(judge, cfg)
+
+
+@register("st-bon", "ST-BoN self-truncation (arXiv 2503.01422), text variant: decode all K until every pair of "
+                    "prefixes differs (every=4, min_tokens=0, max_tokens=512) plus buffer=1.0 x that, keep the trace "
+                    "most similar to the others (sim=lexical|minilm), stop the rest; it answers")
+def _st_bon(params: dict[str, str]) -> StrategyFactory:
+    from deepprune.judges.registry import make_judge
+    from deepprune.strategies.st_bon import STBoNConfig, STBoNStrategy
+
+    cfg = STBoNConfig(every=take(params, "every", int, 4), buffer=take(params, "buffer", float, 1.0),
+                      min_tokens=take(params, "min_tokens", int, 0), max_tokens=take(params, "max_tokens", int, 512))
+    judge = make_judge(take(params, "sim", str, "lexical"), params)
+    return lambda: STBoNStrategy(judge, cfg)
