@@ -196,3 +196,40 @@ def test_deepprune_default_with_recovery_live_accounts_every_token(server: Local
     # (at most 2 problems x 6 pruned streams); resumed traces are not charged twice
     assert charged <= delta <= charged + 8 * 12
     assert out["tokens"] < out["baseline_tokens"]
+
+
+def test_probes_against_the_real_server_are_answered_and_charged(server: LocalServer, tmp_path: Path) -> None:
+    """Answer probes live: ``deepprune:probe=on`` probes each trace at its prefix through the real
+    server (a continuation of the partial text with the "final answer" cue, greedy) and the
+    tokens it reports are what the server generated (traces and probes), up to the few tokens in
+    flight when a stream closes; then ``deepprune probe`` records probes into a trace file."""
+    problems = tmp_path / "p.jsonl"
+    problems.write_text(json.dumps({"question": "What is 17 + 25? Think step by step, then give the answer "
+                                                "in \\boxed{}.", "answer": "42"}) + "\n")
+    before = _predicted(server)
+    cmd = [sys.executable, "-m", "deepprune", "run", "--base-url", server.base_url, "--model", MODEL_NAME,
+           "--strategy", "deepprune:prefix=tokens:16,probe=on", "--problems", str(problems),
+           "--n", "4", "--max-tokens", "128", "--json", "-"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["problems"] == 1 and out["traces_failed"] == 0
+    delta = _predicted(server) - before
+    assert out["tokens"] <= delta <= out["tokens"] + 4 * 12 + 4 * 24
+    # record probes into a trace file: two traces collected here, probed at 16 tokens
+    traces = tmp_path / "t.jsonl"
+    col = [sys.executable, "-m", "deepprune", "collect", "--base-url", server.base_url, "--model", MODEL_NAME,
+           "--problems", str(problems), "--n", "2", "--max-tokens", "64", "--out", str(traces), "--no-progress"]
+    assert subprocess.run(col, capture_output=True, text=True, timeout=900).returncode == 0
+    probed = tmp_path / "probed.jsonl"
+    pr = [sys.executable, "-m", "deepprune", "probe", str(traces), "--at", "tokens:16", "--out", str(probed),
+          "--base-url", server.base_url, "--model", MODEL_NAME, "--no-progress"]
+    done = subprocess.run(pr, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    ts = read_traces(probed)
+    got = [t for p in ts.problems for t in ts.traces_of(p.id)]
+    assert len(got) == 2 and ts.header["probe"]["model"] == MODEL_NAME
+    for t in got:
+        if t.n_tokens > 16:
+            (p,) = t.probes
+            assert p.at == 16 and 1 <= p.n_tokens <= 24 and (p.logprob is None or p.logprob <= 0)
