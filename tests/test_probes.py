@@ -297,3 +297,16 @@ def test_probe_exit_without_probes_is_not_applicable() -> None:
     ts = _set(["42"], probe=False)
     with pytest.raises(NotApplicable, match="probe-exit"):
         asyncio.run(run_problem(make_strategy("probe-exit"), ReplaySource(ts), ts.problems[0], budget=1))
+
+
+def test_probe_exit_runs_live_against_a_server() -> None:
+    """Live, probe-exit probes every `every` tokens through the server while the traces stream;
+    the fake server's probes answer 42 once a trace has passed 63 tokens."""
+    server = _probe_server()
+    src = LiveSource(_cfg(), transport=server.transport())
+    res = asyncio.run(run_problem(make_strategy("probe-exit:every=32,agree=2"), src, Problem("p", "q", "42"),
+                                  budget=3))
+    assert res.answer == "42" and res.info["probe_calls"] >= 3
+    assert res.traces_finished + res.traces_stopped == 3
+    probes = [b for b in server.bodies if b["messages"][-1]["role"] == "assistant"]
+    assert len(probes) == res.info["probe_calls"]
