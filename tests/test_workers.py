@@ -108,8 +108,9 @@ def _alive(pid: int) -> bool:
 def test_interrupted_or_killed_run_resumes_with_workers(how: str, traces_path: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r.jsonl"
-    # paced: each problem takes ~0.5 s, so the run is stopped with problems in flight
-    with ReplayServer(TS, ServerConfig(rate=150)).in_thread() as srv:
+    # paced: each problem takes ~2 s, so the run is stopped with problems in flight even when a
+    # loaded machine delays the test's own polling (at ~0.5 s a slow CI run finished first)
+    with ReplayServer(TS, ServerConfig(rate=40)).in_thread() as srv:
         args = _args(srv.base_url, traces_path, out, "--workers", "2")
         proc = _spawn_run(args)
         _wait_rows(out, 1, proc)
