@@ -111,7 +111,6 @@ class LiveSession:
         self._probes: dict[int, TraceProbed] = {}
         self._probe_tasks: set[asyncio.Task[None]] = set()
         self._probe_seq = 0
-        self._probes_in_flight = 0
         self._pool = pool
         self._config = self._clients[0].config
         self.problem = problem
@@ -161,9 +160,7 @@ class LiveSession:
         at, text = st.n, st.text
         task = asyncio.create_task(self._run_probe(trace_id, key, at, text),
                                    name=f"deepprune-probe-{self.problem.id}-{trace_id}")
-        self._probes_in_flight += 1
         self._probe_tasks.add(task)
-        task.add_done_callback(self._probe_tasks.discard)
 
     async def _run_probe(self, tid: int, key: int, at: int, text: str) -> None:
         try:
@@ -176,13 +173,15 @@ class LiveSession:
             log.exception("probe of %s#%d at %d tokens: unexpected error", self.problem.id, tid, at)
             ev = TraceProbed(tid, at, None, None, 0, None)
         finally:
-            self._probes_in_flight -= 1
+            # here, not in a done-callback: next_event must see the probe as done by the time
+            # its event is queued (a callback runs later)
+            self._probe_tasks.discard(asyncio.current_task())
         self._traces[tid].probe_tokens += ev.n_tokens
         self._probes[key] = ev
         self._queue.put_nowait((tid, key, _PROBED))
 
     async def next_event(self) -> Event | None:
-        while self._probes_in_flight or self._probes or any(st.status == _RUNNING for st in self._traces.values()):
+        while self._probe_tasks or self._probes or any(st.status == _RUNNING for st in self._traces.values()):
             tid, version, kind = await self._queue.get()
             if kind == _PROBED:
                 return self._probes.pop(version)

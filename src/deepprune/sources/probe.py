@@ -67,9 +67,22 @@ def probe_config(config: EndpointConfig, *, max_tokens: int = PROBE_MAX_TOKENS) 
                                top_logprobs=1)
 
 
+def _box_end(completion: str) -> int | None:
+    """Where the box the completion continues closes (the index of its ``}``), or None."""
+    depth = 0
+    for i, ch in enumerate(completion):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            if depth == 0:
+                return i
+            depth -= 1
+    return None
+
+
 def boxed_answer(completion: str) -> str | None:
     """The content of the box the probe completes (``completion`` follows ``\\boxed{``), or None
-    when the box does not close in it.
+    when the box does not close in it (or closes empty).
 
     >>> boxed_answer("14} \\\\]")
     '14'
@@ -78,29 +91,8 @@ def boxed_answer(completion: str) -> str | None:
     >>> boxed_answer("12") is None
     True
     """
-    depth = 0
-    for i, ch in enumerate(completion):
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            if depth == 0:
-                inner = completion[:i].strip()
-                return inner or None
-            depth -= 1
-    return None
-
-
-def _closed(completion: str) -> bool:
-    """Whether the box the completion continues has closed (also when it closed empty)."""
-    depth = 0
-    for ch in completion:
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            if depth == 0:
-                return True
-            depth -= 1
-    return False
+    end = _box_end(completion)
+    return None if end is None else completion[:end].strip() or None
 
 
 async def run_probe(client: Streams, question: str, partial: str, *, seed: int = 0,
@@ -118,7 +110,7 @@ async def run_probe(client: Streams, question: str, partial: str, *, seed: int =
             n += item.n
             if item.logprobs is not None:
                 lps.extend(item.logprobs)
-            if _closed(text):
+            if _box_end(text) is not None:  # the box closed: stop reading, the server stops
                 break
     answer = boxed_answer(text)
     # sanity: an answer that is itself a box (the model repeated the cue) is unboxed once more

@@ -444,7 +444,7 @@ class DeepPruneStrategy(Strategy):
             probs = np.asarray(self.judge.predict_proba(pairs), dtype=np.float64)
         if probs.shape != (len(pairs),):
             raise ConfigError("judge output shape", probs.shape, f"({len(pairs)},)")
-        agreed = np.zeros(len(pairs), dtype=bool)
+        agreed = None
         if self.cfg.probe:
             probs, agreed = self._with_probes(tid, probs, [pr.ids[1] for pr in pairs if pr.ids is not None])
         self.judge_calls += len(pairs)
@@ -459,8 +459,7 @@ class DeepPruneStrategy(Strategy):
             self._clusters[best].append(tid)
             self._cluster_of[tid] = best
             self._join_p[tid] = float(sims[best])
-            mine = np.asarray(owner) == best
-            if self.cfg.probe_weight >= 1.0 and bool(agreed[mine].all()):
+            if agreed is not None and self.cfg.probe_weight >= 1.0 and bool(agreed[np.asarray(owner) == best].all()):
                 self._verified.add(tid)
             if self.cfg.trust is not None and sims[best] >= self.cfg.trust:
                 self._confident.add(tid)
