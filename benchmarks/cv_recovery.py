@@ -1,16 +1,20 @@
-"""Choose DeepPrune's futility threshold by cross-validation by problem, on both datasets at once.
+"""Choose a DeepPrune recovery knob by cross-validation by problem, on both datasets at once.
 
-The one tuned knob of the default ``deepprune`` (``futile``: recovery gives up on a diffuse
-problem) must not be chosen on the problems it is reported on. This script replays every
-candidate value once (same seeded orderings for all), then, for each of ``--folds`` folds split
-by problem (stratified per dataset), picks on the *training* problems the value with the largest
-mean token saving whose training accuracy on *each* dataset stays within ``--max-drop`` points of
-cons@K's, and scores that value on the held-out problems. Reported: held-out accuracy and tokens
-vs cons@K per dataset (every problem is held out once), the value each fold chose, and the value
+A tuned knob of the default ``deepprune`` (``recover_max``: recovery stops once that many traces
+have finished; ``futile``: recovery gives up on a diffuse problem) must not be chosen on the
+problems it is reported on. This script replays every candidate value once (same seeded
+orderings for all), then, for each of ``--folds`` folds split by problem (stratified per
+dataset), picks on the *training* problems the value with the largest mean token saving whose
+training accuracy on *each* dataset stays within ``--max-drop`` points of the reference row's
+(``--reference cons``: cons@K; ``oracle``: the perfect judge at the same cut, the bar of issue
+10), and scores that value on the held-out problems. Reported: held-out accuracy and tokens vs
+cons@K per dataset (every problem is held out once), the value each fold chose, and the value
 chosen on all problems (the shipped default). Reproduce the BENCHMARKS.md figures with::
 
     python benchmarks/cv_recovery.py ../shared/data/traces/qwen25_math_instruct_math100_x8.jsonl default \\
-        --orderings 5 --folds 5
+        --orderings 5 --folds 5                                   # futile, against cons@K
+    python benchmarks/cv_recovery.py ../shared/data/traces/qwen25_math_instruct_math100_x8.jsonl default \\
+        --param recover_max --reference oracle --orderings 20 --folds 5
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from deepprune.datasets import resolve
 from deepprune.formats.loaders import load_traces
 from deepprune.types import ProblemResult
 
-GRID = (0.0, 0.1, 0.15, 0.2, 0.25)
+GRIDS = {"futile": ("0", "0.1", "0.15", "0.2", "0.25"),
+         "recover_max": ("none", "24", "20", "16", "12", "10", "8")}
+"""Candidate values per knob; the first is the knob off (the fallback when no value qualifies)."""
+ORACLE = "oracle:prefix=tokens:64"
 
 
 def _same(a: str | None, b: str | None, kind: object) -> bool:
@@ -50,10 +57,18 @@ def main(argv: list[str] | None = None) -> int:
                          "pooled: the same on all training problems together; "
                          "agreement: answers equal to cons@K's on >= --min-agree %% of them")
     ap.add_argument("--min-agree", type=float, default=90.0)
-    ap.add_argument("--grid", type=float, nargs="+", default=list(GRID))
+    ap.add_argument("--param", choices=sorted(GRIDS), default="futile")
+    ap.add_argument("--grid", nargs="+", help="candidate values (default: the knob's grid; the first is 'off')")
+    ap.add_argument("--base", default="", help="parameters every candidate shares, e.g. recover_order=confidence")
+    ap.add_argument("--reference", choices=("cons", "oracle"), default="cons",
+                    help="the row whose training accuracy a value must stay within --max-drop of")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
-    specs = ["cons"] + [f"deepprune:futile={q:g}" for q in args.grid]
+    grid = list(args.grid or GRIDS[args.param])
+    ref = "cons" if args.reference == "cons" else ORACLE
+    base = f",{args.base}" if args.base else ""
+    candidates = [f"deepprune:{args.param}={v}{base}" for v in grid]
+    specs = ["cons"] + ([ORACLE] if ref != "cons" else []) + candidates
     # (dataset, spec) -> problem id -> (mean correct, mean tokens, mean agreement with cons@K's
     # answer on the same ordering), means over orderings
     table: dict[tuple[str, str], dict[str, tuple[float, float, float]]] = {}
@@ -86,15 +101,15 @@ def main(argv: list[str] | None = None) -> int:
         return accuracy, saving, 100 * float(np.mean([t[p][2] for p in pids]))
 
     def choose(train: dict[str, list[str]]) -> str:
-        best, best_saving = "deepprune:futile=0", 1.0
-        for spec in specs[1:]:
+        best, best_saving = candidates[0], 1.0
+        for spec in candidates:
             if args.criterion == "pooled":
                 def pooled(sp: str) -> float:
                     n = sum(len(pids) for pids in train.values())
                     return sum(score(ds, sp, pids)[0] * len(pids) for ds, pids in train.items()) / n
-                ok = pooled(spec) >= pooled("cons") - args.max_drop
+                ok = pooled(spec) >= pooled(ref) - args.max_drop
             elif args.criterion == "accuracy":
-                ok = all(score(ds, spec, pids)[0] >= score(ds, "cons", pids)[0] - args.max_drop
+                ok = all(score(ds, spec, pids)[0] >= score(ds, ref, pids)[0] - args.max_drop
                          for ds, pids in train.items())
             else:
                 ok = all(score(ds, spec, pids)[2] >= args.min_agree for ds, pids in train.items())

@@ -125,6 +125,35 @@ def test_futility_stops_recovery_on_a_diffuse_problem() -> None:
     assert gave_up.tokens < full.tokens
 
 
+def test_recovery_budget_stops_resuming_at_recover_max_finished_traces() -> None:
+    ts = _hand([str(i) for i in range(12)], [50 + i for i in range(12)])
+    (full,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2", ts, None)
+    (capped,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=5", ts, None)
+    assert capped.info["recovered"] == 4 and capped.info["recovery_capped"]  # 1 representative + 4 resumed
+    assert capped.traces_finished == 5
+    assert capped.tokens == sum(50 + i for i in range(5)) + 7 * 10
+    assert not full.info["recovery_capped"]
+    # a budget of at least K never binds: the run is the uncapped one
+    (loose,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=12", ts, None)
+    assert (loose.answer, loose.tokens, loose.info["recovered"]) == (full.answer, full.tokens, full.info["recovered"])
+    assert not loose.info["recovery_capped"]
+
+
+def test_capped_vote_counts_finished_traces_not_unchecked_merges() -> None:
+    # all merge into trace 0's cluster ("1"); resumed lowest id first: "2", "2"; then the budget is
+    # spent. Uncapped, the five unchecked merges would vote "1" with the representative; capped,
+    # only what finished votes: "2" (2) over "1" (1).
+    ts = _hand(["1", "2", "2", "1", "1", "1", "1", "1"], [50, 60, 70, 80, 90, 100, 110, 120])
+    (capped,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=3", ts, None)
+    assert capped.info["recovery_capped"] and capped.info["recovered"] == 2
+    assert capped.answer == "2"
+    assert capped.tokens == 50 + 60 + 70 + 5 * 10
+    # with trust, merges at or above the trust level still vote (the constant judge says 1.0)
+    (trusted,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=3,trust=0.9",
+                      ts, None)
+    assert trusted.answer == "1" and trusted.info["recovered"] == 0
+
+
 def test_confidence_vote_with_equal_confidences_is_the_recovery_vote() -> None:
     answers = ["1", "2", "1", "1", "2", "3", "1", "2"]
     lengths = [50, 60, 70, 80, 90, 100, 110, 120]
@@ -164,6 +193,10 @@ def test_recover_parameter_is_validated() -> None:
         build("deepprune:futile=1.5")
     with pytest.raises(ConfigError, match="futile_after"):
         build("deepprune:futile_after=0")
+    for bad in ("0", "-3"):
+        with pytest.raises(ConfigError, match="recover_max"):
+            build(f"deepprune:recover_max={bad}")
+    build("deepprune:recover_max=none")
     with pytest.raises(ConfigError, match="conf_keep"):
         build("deepprune:vote=confidence,conf_keep=0")
     with pytest.raises(ConfigError, match="conf_score"):

@@ -25,6 +25,11 @@ def _opt_int(raw: str) -> int | None:
     return None if raw.strip().lower() in ("none", "0", "inf", "") else int(raw)
 
 
+def _int_or_none(raw: str) -> int | None:
+    """An integer, or ``none``/``off`` for None (``0`` stays 0, for the config to refuse)."""
+    return None if raw.strip().lower() in ("none", "off") else int(raw)
+
+
 def _opt_float(raw: str) -> float | None:
     return None if raw.strip().lower() in ("none", "off", "") else float(raw)
 
@@ -40,7 +45,7 @@ def _bool(raw: str) -> bool:
 
 @register("deepprune", "judge clustering at the prefix, redundant traces stopped, pruned ones resumed while the "
                        "vote is contested: judge=lexical,tau=0.2,p=1,kmax=32,vote=representatives|largest|confidence,"
-                       "k2=20,k3=10,prefix=tokens:64,recover=2,futile=0,futile_after=8,probe=off,probe_weight=1,trust_probes=on,trust=none")
+                       "k2=20,k3=10,prefix=tokens:64,recover=2,futile=0,futile_after=8,recover_max=none,probe=off,probe_weight=1,trust_probes=on,trust=none")
 def _deepprune(params: dict[str, str]) -> StrategyFactory:
     return _deepprune_with(params, tau=0.2, prefix="tokens:64", recover=2, futile=0.0)
 
@@ -74,6 +79,7 @@ def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover:
         recover_batch=take(params, "recover_batch", _bool, True),
         futile=take(params, "futile", float, futile),
         futile_after=take(params, "futile_after", int, 8),
+        recover_max=take(params, "recover_max", _int_or_none, None),
         probe=take(params, "probe", _bool, False),
         probe_weight=take(params, "probe_weight", float, 1.0),
         trust_probes=take(params, "trust_probes", _bool, True),

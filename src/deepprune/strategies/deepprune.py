@@ -57,6 +57,16 @@ default: chosen by cross-validation by problem on both datasets we hold
 (``benchmarks/cv_recovery.py``), no value generalised (held-out accuracy fell 3-5 points on the
 diffuse dataset).
 
+**Budget** (``recover_max=n``; default off): recovery stops once ``n`` traces have finished
+(representatives and resumed traces together), and the vote then counts the finished traces for
+their own answers plus only the *trusted* merges (``trust``, verified probes): an unchecked merge
+of a weak judge would otherwise decide the answer it was not checked for. Reported in
+``info["recovery_capped"]``. It bounds the spend on a diffuse problem, where no answer ever leads
+by ``recover`` votes and uncapped recovery resumes nearly every pruned trace; with ``K <= n`` it
+never binds. Off by default: on the diffuse dataset it trades about a point of accuracy for ~28
+points of tokens, and no value chosen by cross-validation by problem kept the accuracy bar
+(BENCHMARKS.md, "Recovery budget").
+
 **Answer probes** (``probe=on``; default off; Dynasor-CoT's probe, arXiv 2412.20993, used as
 judge evidence): when a trace reaches the prefix the strategy first asks its current answer
 (:class:`~deepprune.core.events.Probe`: replay reads the probe recorded by ``deepprune probe``,
@@ -151,6 +161,9 @@ class DeepPruneConfig:
     holds this share of them (0 = never give up)."""
     futile_after: int = 8
     """Finished traces needed before recovery may give up on a problem."""
+    recover_max: int | None = None
+    """Recovery stops once this many traces have finished (None = no cap); the vote then counts
+    finished traces and trusted merges only."""
     probe: bool = False
     """Ask each trace's current answer at the prefix and use answer agreement (see the module doc)."""
     probe_weight: float = 1.0
@@ -178,6 +191,8 @@ class DeepPruneConfig:
             raise ConfigError("futile", self.futile, "a share in [0, 1] (0 = never give up)")
         if self.futile_after < 1:
             raise ConfigError("futile_after", self.futile_after, "a positive integer")
+        if self.recover_max is not None and self.recover_max < 1:
+            raise ConfigError("recover_max", self.recover_max, "a positive integer or 'none'")
         if self.recover and self.vote == "largest":
             raise ConfigError("recover", self.recover, "0 with vote=largest (recovery applies to "
                                                        "vote=representatives or confidence)")
@@ -235,6 +250,8 @@ class DeepPruneStrategy(Strategy):
         self._join_p: dict[int, float] = {}
         self._resumed: list[int] = []
         self._rounds = 0
+        self._capped = False
+        """Recovery hit ``recover_max``: the vote counts finished traces and trusted merges only."""
         self._length: dict[int, int] = {}
         self._confs: dict[int, list[float]] = {}
         self._probing: dict[int, str] = {}
@@ -339,7 +356,9 @@ class DeepPruneStrategy(Strategy):
         finished = sorted((t for t in self._finish_order if t in self._cluster_of),
                           key=lambda t: self._length.get(t, 0))
         if self.cfg.vote == "representatives":
-            pruned_of = {c[0]: sum(1 for m in c[1:] if m not in self._finished) for c in self._clusters}
+            trusted = self._trusted() if self._capped else None
+            pruned_of = {c[0]: sum(1 for m in c[1:] if m not in self._finished and (trusted is None or m in trusted))
+                         for c in self._clusters}
             return [(t, self._finished[t], 1.0 + pruned_of.get(t, 0), True) for t in finished]
         entries = [(t, self._finished[t], self._score(t), True) for t in finished]
         for c in self._clusters:
@@ -349,6 +368,10 @@ class DeepPruneStrategy(Strategy):
         kept = keep_top([w for _, _, w, _ in entries], self.cfg.conf_keep) if entries else []
         return [entries[i] for i in kept]
 
+    def _trusted(self) -> set[int]:
+        """Pruned members whose merge recovery takes as a vote (probe agreement, ``trust``)."""
+        return (self._verified if (self.cfg.probe and self.cfg.trust_probes) else set()) | self._confident
+
     def _score(self, tid: int) -> float:
         return trace_score(self._confs.get(tid, ()), self.cfg.conf_score, self.cfg.conf_window)
 
@@ -357,7 +380,7 @@ class DeepPruneStrategy(Strategy):
         as the winner still needs finished votes to lead by ``recover`` (at least one), so a
         live run needs fewer round trips; fewer when fewer candidates are left."""
         assert self._ctx is not None
-        trusted = (self._verified if (self.cfg.probe and self.cfg.trust_probes) else set()) | self._confident
+        trusted = self._trusted()
         pruned = [m for c in self._clusters for m in c[1:] if m in self._stopped and m not in trusted]
         if not pruned:
             return []
@@ -387,7 +410,14 @@ class DeepPruneStrategy(Strategy):
         if self.cfg.futile > 0 and len(voters) >= self.cfg.futile_after and \
                 max(seen.values(), default=0) < self.cfg.futile * len(voters):
             return []
+        # budget: at most recover_max traces finish
+        room = (self._k if self.cfg.recover_max is None else self.cfg.recover_max) - len(self._finished)
+        if room <= 0:
+            self._capped = True
+            return []
+        need = min(need, room)
         group_of_rep = {e[0]: g for e, g in zip(entries, groups, strict=True) if e[3]}
+
         def order(ms: list[int]) -> list[int]:
             return sorted(ms, key=lambda m: (self._join_p.get(m, 1.0), m))
 
@@ -422,7 +452,7 @@ class DeepPruneStrategy(Strategy):
             judge_tokens=self.judge_tokens,
             info={"clusters": len(self._clusters), "cluster_sizes": sizes[:10], "voters": len(voters),
                   "fallback_vote": fallback, "recovered": len(self._resumed),
-                  "recovery_rounds": self._rounds, **({"probes": self.probes} if self.cfg.probe else {})},
+                  "recovery_rounds": self._rounds, "recovery_capped": self._capped, **({"probes": self.probes} if self.cfg.probe else {})},
         )
 
     # ------------------------------------------------------------------ clustering
