@@ -12,7 +12,8 @@ settings, a run skips the problems already there and appends the rest; a file wr
 other settings is refused (``ConfigError``) instead of being mixed up.
 
 A problem whose failed traces left the strategy (or the baseline) without an answer is
-**failed**, not answered: its :class:`Outcome` says ``failed: true`` (and ``correct: null``), the
+**failed**, not answered: its result (a :class:`~deepprune.types.ProblemResult`, written by its
+``to_dict``) says ``failed: true`` (and ``correct: null``), the
 summary counts it in ``problems_failed`` apart from wrong answers and leaves it out of the
 accuracy, and a resumed run runs it again (only the part that failed: a strategy result that
 succeeded is kept) and appends the new row, which replaces the failed one.
@@ -24,12 +25,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from deepprune.core.protocol import StrategyFactory
-from deepprune.core.records import Outcome
 from deepprune.engine.runner import run_problem
 from deepprune.engine.tasks import run_each
 from deepprune.errors import ClientError, ConfigError, DataError, FormatError
@@ -37,9 +37,9 @@ from deepprune.formats.appendlog import prepare_append
 from deepprune.formats.tracefile import iter_json_lines
 from deepprune.sources.base import TraceSource
 from deepprune.strategies.registry import StrategySpec, build
-from deepprune.types import Problem
+from deepprune.types import Problem, ProblemResult
 
-__all__ = ["RUN_FORMAT", "LiveRow", "LiveSummary", "Outcome", "ResultsFile", "RowSink", "RunSettings",
+__all__ = ["RUN_FORMAT", "LiveRow", "LiveSummary", "ResultsFile", "RowSink", "RunSettings",
            "load_problems_any", "run_live", "summarize"]
 
 log = logging.getLogger(__name__)
@@ -70,31 +70,40 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class LiveRow:
-    """A problem answered by the strategy (and, with a comparison, by the baseline)."""
+    """A problem answered by the strategy (and, with a comparison, by the baseline).
+
+    The results are as the results file keeps them (:meth:`ProblemResult.recorded`), so a row read
+    back by :meth:`from_record` equals the row written."""
 
     problem_id: str
     gold: str | None
     strategy: str
-    result: Outcome
+    result: ProblemResult
     baseline: str | None = None
-    baseline_result: Outcome | None = None
+    baseline_result: ProblemResult | None = None
 
     @property
     def failed(self) -> bool:
-        """The strategy or the baseline failed on this problem (see :attr:`Outcome.failed`)."""
+        """The strategy or the baseline failed on this problem (see :attr:`ProblemResult.failed`)."""
         return self.result.failed or (self.baseline_result is not None and self.baseline_result.failed)
 
     def to_record(self) -> dict[str, Any]:
-        return {"type": "result", **asdict(self)}
+        base = self.baseline_result
+        return {"type": "result", "problem_id": self.problem_id, "gold": self.gold, "strategy": self.strategy,
+                "result": self.result.to_dict(), "baseline": self.baseline,
+                "baseline_result": None if base is None else base.to_dict()}
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any], *, path: str | Path | None = None, line: int | None = None) -> LiveRow:
         """A row written by :meth:`to_record`; its results are validated
-        (:meth:`~deepprune.core.records.Outcome.from_dict`: a :class:`DataError` names the line and field)."""
-        base = rec.get("baseline_result")
-        return cls(str(rec["problem_id"]), rec.get("gold"), str(rec["strategy"]),
-                   Outcome.from_dict(rec["result"], path=path, line=line, field="result"), rec.get("baseline"),
-                   Outcome.from_dict(base, path=path, line=line, field="baseline_result") if base else None)
+        (:meth:`~deepprune.types.ProblemResult.from_dict`: a :class:`DataError` names the line and field)."""
+        pid, strategy, baseline, base = str(rec["problem_id"]), str(rec["strategy"]), rec.get("baseline"), \
+            rec.get("baseline_result")
+        return cls(pid, rec.get("gold"), strategy,
+                   ProblemResult.from_dict(rec["result"], problem_id=pid, strategy=strategy, path=path, line=line,
+                                           field="result"), baseline,
+                   ProblemResult.from_dict(base, problem_id=pid, strategy=str(baseline or ""), path=path, line=line,
+                                           field="baseline_result") if base else None)
 
 
 @dataclass(frozen=True)
@@ -127,7 +136,7 @@ class LiveSummary:
         return d
 
 
-def _accuracy(outcomes: Sequence[Outcome]) -> float | None:
+def _accuracy(outcomes: Sequence[ProblemResult]) -> float | None:
     graded = [o.correct for o in outcomes if o.correct is not None and not o.failed]
     return sum(graded) / len(graded) if graded else None
 
@@ -269,9 +278,9 @@ async def run_live(
             r = before.result  # kept: only the baseline failed last time
         else:
             if before is not None:
-                log.info("%s: failed last time (%s); running it again", p.id, before.result.error)
+                log.info("%s: failed last time (%s); running it again", p.id, before.result.to_dict()["error"])
             t0 = time.perf_counter()
-            r = await _checked(factory, source, p, settings)
+            r = await _checked(factory, source, p, settings, settings.strategy)
             log.info("%s: %s answered %r with %d tokens in %.1f s", p.id, settings.strategy, r.answer,
                      r.tokens, time.perf_counter() - t0)
         base = None
@@ -280,7 +289,7 @@ async def run_live(
             if kept is not None and not kept.failed:
                 base = kept
             else:
-                base = await _checked(base_factory, source, p, settings)
+                base = await _checked(base_factory, source, p, settings, str(settings.compare))
         row = LiveRow(p.id, p.gold, settings.strategy, r, settings.compare, base)
         if results is not None:
             results.add(row)
@@ -291,13 +300,15 @@ async def run_live(
     return await run_each(problems, one, concurrency=concurrency)
 
 
-async def _checked(factory: StrategyFactory, source: TraceSource, p: Problem, settings: RunSettings) -> Outcome:
+async def _checked(factory: StrategyFactory, source: TraceSource, p: Problem, settings: RunSettings,
+                   label: str) -> ProblemResult:
+    """``label``'s result on ``p``, as the results file keeps it (:meth:`ProblemResult.recorded`)."""
     r = await run_problem(factory, source, p, budget=settings.budget, seed=settings.seed)
     failed = r.traces_failed
     if r.traces_launched and failed == r.traces_launched:
         msg = r.failures[0] if r.failures else "no reason given"
         raise ClientError(f"problem {p.id}: all {failed} traces failed; the first: {msg}")
-    return Outcome.of(r)
+    return replace(r, strategy=label).recorded()
 
 
 def load_problems_any(name_or_path: str | Path, *, limit: int | None = None) -> list[Problem]:
