@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from deepprune.core.protocol import StrategyFactory
+from deepprune.core.records import BenchRow
+from deepprune.engine.replay import make_row
 from deepprune.engine.runner import run_problem
 from deepprune.engine.tasks import run_each
 from deepprune.errors import ClientError, ConfigError, DataError, FormatError
@@ -108,56 +111,105 @@ class LiveRow:
 
 @dataclass(frozen=True)
 class LiveSummary:
-    """Totals over the rows of a run."""
+    """Totals over the rows of a run: the strategy's :class:`~deepprune.core.records.BenchRow` (one
+    ordering of the rows' problems; ``reduction`` against the baseline) and, when every row has
+    one, the baseline's; beside them what only a live run has (failed traces, wall time, failed
+    problems). Its figures read as before (``tokens``, ``accuracy``, ``baseline_tokens``, ...), and
+    :meth:`to_dict` is the ``deepprune run --json`` summary."""
 
-    problems: int
-    accuracy: float | None
-    """Fraction correct among problems with a gold answer (None when none has one)."""
-    tokens: int
-    traces_stopped: int
-    traces_failed: int
-    wall_s: float
-    baseline: str | None = None
-    baseline_accuracy: float | None = None
-    baseline_tokens: int | None = None
-    baseline_wall_s: float | None = None
-    reduction: float | None = None
-    """1 - tokens / baseline tokens."""
-    speedup: float | None = None
-    """baseline wall time / strategy wall time."""
+    result: BenchRow
+    baseline_result: BenchRow | None = None
+    traces_failed: int = 0
+    wall: float = 0.0
+    """The strategy's wall time over the rows, seconds (``wall_s`` is it rounded)."""
+    baseline_wall: float | None = None
     rows: tuple[LiveRow, ...] = field(default=(), repr=False)
     problems_failed: int = 0
     """Problems where failed traces left the strategy or the baseline without an answer: counted
     apart from wrong answers, left out of the accuracies, run again when the run is resumed."""
 
+    @property
+    def problems(self) -> int:
+        return self.result.problems
+
+    @property
+    def accuracy(self) -> float | None:
+        """Fraction correct among problems with a gold answer (None when none has one)."""
+        return _fraction(self.result)
+
+    @property
+    def tokens(self) -> int:
+        return int(self.result.tokens)
+
+    @property
+    def traces_stopped(self) -> int:
+        return int(self.result.traces_stopped)
+
+    @property
+    def wall_s(self) -> float:
+        return round(self.wall, 3)
+
+    @property
+    def baseline(self) -> str | None:
+        return (self.baseline_result.strategy or None) if self.baseline_result is not None else None
+
+    @property
+    def baseline_accuracy(self) -> float | None:
+        return _fraction(self.baseline_result) if self.baseline_result is not None else None
+
+    @property
+    def baseline_tokens(self) -> int | None:
+        return int(self.baseline_result.tokens) if self.baseline_result is not None else None
+
+    @property
+    def baseline_wall_s(self) -> float | None:
+        return round(self.baseline_wall, 3) if self.baseline_wall is not None else None
+
+    @property
+    def reduction(self) -> float | None:
+        """1 - tokens / baseline tokens."""
+        return self.result.reduction
+
+    @property
+    def speedup(self) -> float | None:
+        """baseline wall time / strategy wall time."""
+        return self.baseline_wall / self.wall if self.baseline_wall is not None and self.wall > 0 else None
+
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d: dict[str, Any] = {k: getattr(self, k) for k in _SUMMARY_KEYS}
         d["rows"] = [r.to_record() for r in self.rows]
         return d
 
-
-def _accuracy(outcomes: Sequence[ProblemResult]) -> float | None:
-    graded = [o.correct for o in outcomes if o.correct is not None and not o.failed]
-    return sum(graded) / len(graded) if graded else None
+    def __repr__(self) -> str:
+        return f"LiveSummary({', '.join(f'{k}={getattr(self, k)!r}' for k in _SUMMARY_KEYS if k != 'rows')})"
 
 
-def summarize(rows: Sequence[LiveRow]) -> LiveSummary:
+_SUMMARY_KEYS = ("problems", "accuracy", "tokens", "traces_stopped", "traces_failed", "wall_s", "baseline",
+                 "baseline_accuracy", "baseline_tokens", "baseline_wall_s", "reduction", "speedup", "rows",
+                 "problems_failed")
+"""The keys of :meth:`LiveSummary.to_dict` (the ``deepprune run --json`` summary), in order."""
+
+
+def _fraction(row: BenchRow) -> float | None:
+    return None if math.isnan(row.accuracy) else row.accuracy
+
+
+def summarize(rows: Sequence[LiveRow], *, dataset: str = "live") -> LiveSummary:
+    """The totals of ``rows``: :func:`deepprune.engine.replay.make_row` over one ordering, named
+    ``dataset``; K is the most traces any result launched."""
     res = [r.result for r in rows]
     base = [r.baseline_result for r in rows if r.baseline_result is not None]
-    tokens = sum(o.tokens for o in res)
-    wall = sum(o.wall_s for o in res)
-    n_failed = sum(r.failed for r in rows)
-    out = LiveSummary(len(rows), _accuracy(res), tokens, sum(o.traces_stopped for o in res),
-                      sum(o.traces_failed for o in res), round(wall, 3), rows=tuple(rows),
-                      problems_failed=n_failed)
-    if base and len(base) == len(rows):
-        btok = sum(o.tokens for o in base)
-        bwall = sum(o.wall_s for o in base)
-        out = LiveSummary(out.problems, out.accuracy, out.tokens, out.traces_stopped, out.traces_failed,
-                          out.wall_s, rows[0].baseline, _accuracy(base), btok, round(bwall, 3),
-                          1 - tokens / btok if btok else None, bwall / wall if wall > 0 else None,
-                          rows=tuple(rows), problems_failed=n_failed)
-    return out
+    compared = bool(base) and len(base) == len(rows)
+    k = max((x.traces_launched for x in [*res, *base]), default=0)
+
+    def row(results: Sequence[ProblemResult], strategy: str, cons_tokens: float | None = None) -> BenchRow:
+        return make_row([results], dataset=dataset, strategy=strategy, problems=len(rows), traces_per_problem=k,
+                        cons_tokens=cons_tokens)
+
+    base_row = row(base, rows[0].baseline or "") if compared else None
+    return LiveSummary(row(res, rows[0].strategy if rows else "", base_row.tokens if base_row else None),
+                       base_row, sum(o.traces_failed for o in res), sum(o.wall_s for o in res),
+                       sum(o.wall_s for o in base) if compared else None, tuple(rows), sum(r.failed for r in rows))
 
 
 class RowSink(Protocol):
