@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ import pytest
 from deepprune import leaderboard as lb
 from deepprune.bench import bench
 from deepprune.cli import main
+from deepprune.core.records import BenchRow
 from deepprune.datasets import ShippedDataset
 from deepprune.errors import DataError, FormatError
 from deepprune.formats.loaders import load_traces
+from deepprune.synthetic import synthetic_traceset
 from deepprune.types import TraceSet
 
 ALGORITHMS = Path(__file__).resolve().parents[2] / "shared" / "docs" / "ALGORITHMS.md"
@@ -341,3 +344,13 @@ def test_page_escapes_hostile_names_through_the_template_engine(tmp_path: Path) 
     assert "<script>alert" not in page and "<img" not in page
     assert "cons&lt;script&gt;alert(1)&lt;/script&gt;&#34;&#39;" in page
     assert "deepprune bench &lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_a_result_is_its_bench_row_as_the_leaderboard_reads_it(tmp_path: Path) -> None:
+    rows = bench([synthetic_traceset(5, 4, seed=1, mean_tokens=30, name="syn")], ["cons", "oracle"], orderings=2)
+    p = write(tmp_path, [dict(r.to_dict(), command="deepprune bench syn") for r in rows])
+    shared = {f.name for f in fields(lb.Result)} - {"params", "command", "source", "index"}
+    assert shared <= {f.name for f in fields(BenchRow)}  # no field of its own but where it was read from
+    for row, res in zip(rows, lb.load_results([p]), strict=True):
+        assert {k: getattr(res, k) for k in shared} == {k: getattr(row, k) for k in shared}
+        assert dict(res.params) == row.params and res.command == "deepprune bench syn"

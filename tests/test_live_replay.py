@@ -166,7 +166,7 @@ def _run_small(spec: str = "cons", *, faults: Sequence[str] = (), rate: float = 
             await asyncio.sleep(0.05)
             res = ProblemResult(rows[0].problem_id, spec, o.answer, o.correct, o.tokens, o.traces_launched,
                                 o.traces_finished, o.traces_stopped, info={"traces_failed": o.traces_failed})
-            return res, [o.error] if o.error else [], srv.stats()
+            return res, list(o.failures), srv.stats()
     return asyncio.run(main())
 
 

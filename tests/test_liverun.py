@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from deepprune.core.records import BenchRow
 from deepprune.errors import ConfigError, FormatError
 from deepprune.formats.tracefile import write_traces
 from deepprune.liverun import ResultsFile, RunSettings, load_problems_any, run_live, summarize
@@ -82,3 +84,23 @@ def test_settings_validate() -> None:
     with pytest.raises(ConfigError):
         RunSettings("cons", budget=0)
     assert RunSettings(" esc : w=4 ", budget=2).strategy == "esc:w=4"
+
+
+def test_the_summary_is_a_bench_row_of_the_strategy_and_one_of_the_baseline() -> None:
+    settings = RunSettings("esc:w=2", budget=8, compare="cons")
+    rows = asyncio.run(run_live(list(TS.problems), ReplaySource(TS), settings))
+    s = summarize(rows)
+    assert s.baseline_result is not None
+    for row, strategy in ((s.result, "esc:w=2"), (s.baseline_result, "cons")):
+        assert isinstance(row, BenchRow) and row.strategy == strategy and row.problems == len(TS.problems)
+        assert row.orderings == 1 and row.traces_per_problem == 8
+        assert BenchRow.from_dict(json.loads(json.dumps(row.to_dict()))) == row  # a valid bench row
+    assert s.result.reduction == s.reduction == 1 - s.result.tokens / s.baseline_result.tokens
+    assert (s.tokens, s.baseline_tokens) == (sum(r.result.tokens for r in rows),
+                                             sum(r.baseline_result.tokens for r in rows if r.baseline_result))
+    assert list(s.to_dict()) == ["problems", "accuracy", "tokens", "traces_stopped", "traces_failed", "wall_s",
+                                 "baseline", "baseline_accuracy", "baseline_tokens", "baseline_wall_s",
+                                 "reduction", "speedup", "rows", "problems_failed"]
+    alone = summarize([replace(r, baseline=None, baseline_result=None) for r in rows])
+    assert alone.baseline_result is None and alone.baseline is None and alone.reduction is None
+    assert alone.result == replace(s.result, reduction=None)

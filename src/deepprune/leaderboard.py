@@ -28,7 +28,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,11 +70,13 @@ UNKNOWN_MODEL = "unknown model"
 @dataclass(frozen=True)
 class Result:
     """One row of ``deepprune bench --json`` output (one strategy on one dataset), as the
-    leaderboard sees it: validated by :func:`deepprune.core.records.read_row`, the same rules as
-    :meth:`deepprune.core.records.BenchRow.from_dict`.
+    leaderboard sees it: the :class:`~deepprune.core.records.BenchRow` fields it shows, read by
+    :func:`deepprune.core.records.read_row` (the validation of
+    :meth:`~deepprune.core.records.BenchRow.from_dict`) and taken over as they are, by name.
 
     Only ``dataset``, ``strategy``, ``accuracy`` and ``tokens`` are required; the rest default
-    to "unknown" so that results from older or hand-written files still load.
+    to "unknown" (None) so that results from older or hand-written files still load; a field
+    added here must be a bench-row field of the same name (``tests/test_leaderboard.py`` checks).
     """
 
     dataset: str
@@ -125,15 +127,14 @@ def _result(rec: object, path: str, i: int) -> Result:
     k, lb = v["traces_per_problem"], v["leaderboard_tokens_1e8"]
     if lb is None and k:
         lb = v["tokens"] * LEADERBOARD_BUDGET / k / 1e8
-    return Result(
-        dataset=v["dataset"], strategy=v["strategy"], accuracy=v["accuracy"], tokens=v["tokens"],
-        leaderboard_tokens_1e8=lb, accuracy_std=v["accuracy_std"], tokens_std=v["tokens_std"],
-        tokens_per_problem=v["tokens_per_problem"], reduction=v["reduction"], problems=v["problems"],
-        traces_per_problem=k, orderings=v["orderings"], judge_calls=v["judge_calls"],
-        judge_tokens=v["judge_tokens"], model=v["model"], token_count=v["token_count"],
-        params=tuple(v["params"].items()), errors=v["errors"], command=v["command"], source=path, index=i,
-        family=v["family"], paper=v["paper"],
-    )
+    # the row's own fields as read_row gave them (the BenchRow fields the leaderboard shows)
+    own = {name: v[name] for name in _ROW_FIELDS}
+    return Result(**own, leaderboard_tokens_1e8=lb, params=tuple(v["params"].items()), source=path, index=i)
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(Result) if f.name not in ("leaderboard_tokens_1e8", "params", "source",
+                                                                       "index"))
+"""The fields of :class:`Result` taken from the bench row as they are (all bench-row fields)."""
 
 
 def load_results(paths: Iterable[str | Path]) -> list[Result]:

@@ -12,7 +12,8 @@ settings, a run skips the problems already there and appends the rest; a file wr
 other settings is refused (``ConfigError``) instead of being mixed up.
 
 A problem whose failed traces left the strategy (or the baseline) without an answer is
-**failed**, not answered: its :class:`Outcome` says ``failed: true`` (and ``correct: null``), the
+**failed**, not answered: its result (a :class:`~deepprune.types.ProblemResult`, written by its
+``to_dict``) says ``failed: true`` (and ``correct: null``), the
 summary counts it in ``problems_failed`` apart from wrong answers and leaves it out of the
 accuracy, and a resumed run runs it again (only the part that failed: a strategy result that
 succeeded is kept) and appends the new row, which replaces the failed one.
@@ -22,14 +23,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from deepprune.core.protocol import StrategyFactory
-from deepprune.core.records import Outcome
+from deepprune.core.records import BenchRow
+from deepprune.engine.replay import make_row
 from deepprune.engine.runner import run_problem
 from deepprune.engine.tasks import run_each
 from deepprune.errors import ClientError, ConfigError, DataError, FormatError
@@ -37,9 +40,9 @@ from deepprune.formats.appendlog import prepare_append
 from deepprune.formats.tracefile import iter_json_lines
 from deepprune.sources.base import TraceSource
 from deepprune.strategies.registry import StrategySpec, build
-from deepprune.types import Problem
+from deepprune.types import Problem, ProblemResult
 
-__all__ = ["RUN_FORMAT", "LiveRow", "LiveSummary", "Outcome", "ResultsFile", "RowSink", "RunSettings",
+__all__ = ["RUN_FORMAT", "LiveRow", "LiveSummary", "ResultsFile", "RowSink", "RunSettings",
            "load_problems_any", "run_live", "summarize"]
 
 log = logging.getLogger(__name__)
@@ -70,85 +73,143 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class LiveRow:
-    """A problem answered by the strategy (and, with a comparison, by the baseline)."""
+    """A problem answered by the strategy (and, with a comparison, by the baseline).
+
+    The results are as the results file keeps them (:meth:`ProblemResult.recorded`), so a row read
+    back by :meth:`from_record` equals the row written."""
 
     problem_id: str
     gold: str | None
     strategy: str
-    result: Outcome
+    result: ProblemResult
     baseline: str | None = None
-    baseline_result: Outcome | None = None
+    baseline_result: ProblemResult | None = None
 
     @property
     def failed(self) -> bool:
-        """The strategy or the baseline failed on this problem (see :attr:`Outcome.failed`)."""
+        """The strategy or the baseline failed on this problem (see :attr:`ProblemResult.failed`)."""
         return self.result.failed or (self.baseline_result is not None and self.baseline_result.failed)
 
     def to_record(self) -> dict[str, Any]:
-        return {"type": "result", **asdict(self)}
+        base = self.baseline_result
+        return {"type": "result", "problem_id": self.problem_id, "gold": self.gold, "strategy": self.strategy,
+                "result": self.result.to_dict(), "baseline": self.baseline,
+                "baseline_result": None if base is None else base.to_dict()}
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any], *, path: str | Path | None = None, line: int | None = None) -> LiveRow:
         """A row written by :meth:`to_record`; its results are validated
-        (:meth:`~deepprune.core.records.Outcome.from_dict`: a :class:`DataError` names the line and field)."""
-        base = rec.get("baseline_result")
-        return cls(str(rec["problem_id"]), rec.get("gold"), str(rec["strategy"]),
-                   Outcome.from_dict(rec["result"], path=path, line=line, field="result"), rec.get("baseline"),
-                   Outcome.from_dict(base, path=path, line=line, field="baseline_result") if base else None)
+        (:meth:`~deepprune.types.ProblemResult.from_dict`: a :class:`DataError` names the line and field)."""
+        pid, strategy, baseline, base = str(rec["problem_id"]), str(rec["strategy"]), rec.get("baseline"), \
+            rec.get("baseline_result")
+        return cls(pid, rec.get("gold"), strategy,
+                   ProblemResult.from_dict(rec["result"], problem_id=pid, strategy=strategy, path=path, line=line,
+                                           field="result"), baseline,
+                   ProblemResult.from_dict(base, problem_id=pid, strategy=str(baseline or ""), path=path, line=line,
+                                           field="baseline_result") if base else None)
 
 
 @dataclass(frozen=True)
 class LiveSummary:
-    """Totals over the rows of a run."""
+    """Totals over the rows of a run: the strategy's :class:`~deepprune.core.records.BenchRow` (one
+    ordering of the rows' problems; ``reduction`` against the baseline) and, when every row has
+    one, the baseline's; beside them what only a live run has (failed traces, wall time, failed
+    problems). Its figures read as before (``tokens``, ``accuracy``, ``baseline_tokens``, ...), and
+    :meth:`to_dict` is the ``deepprune run --json`` summary."""
 
-    problems: int
-    accuracy: float | None
-    """Fraction correct among problems with a gold answer (None when none has one)."""
-    tokens: int
-    traces_stopped: int
-    traces_failed: int
-    wall_s: float
-    baseline: str | None = None
-    baseline_accuracy: float | None = None
-    baseline_tokens: int | None = None
-    baseline_wall_s: float | None = None
-    reduction: float | None = None
-    """1 - tokens / baseline tokens."""
-    speedup: float | None = None
-    """baseline wall time / strategy wall time."""
+    result: BenchRow
+    baseline_result: BenchRow | None = None
+    traces_failed: int = 0
+    wall: float = 0.0
+    """The strategy's wall time over the rows, seconds (``wall_s`` is it rounded)."""
+    baseline_wall: float | None = None
     rows: tuple[LiveRow, ...] = field(default=(), repr=False)
     problems_failed: int = 0
     """Problems where failed traces left the strategy or the baseline without an answer: counted
     apart from wrong answers, left out of the accuracies, run again when the run is resumed."""
 
+    @property
+    def problems(self) -> int:
+        return self.result.problems
+
+    @property
+    def accuracy(self) -> float | None:
+        """Fraction correct among problems with a gold answer (None when none has one)."""
+        return _fraction(self.result)
+
+    @property
+    def tokens(self) -> int:
+        return int(self.result.tokens)
+
+    @property
+    def traces_stopped(self) -> int:
+        return int(self.result.traces_stopped)
+
+    @property
+    def wall_s(self) -> float:
+        return round(self.wall, 3)
+
+    @property
+    def baseline(self) -> str | None:
+        return (self.baseline_result.strategy or None) if self.baseline_result is not None else None
+
+    @property
+    def baseline_accuracy(self) -> float | None:
+        return _fraction(self.baseline_result) if self.baseline_result is not None else None
+
+    @property
+    def baseline_tokens(self) -> int | None:
+        return int(self.baseline_result.tokens) if self.baseline_result is not None else None
+
+    @property
+    def baseline_wall_s(self) -> float | None:
+        return round(self.baseline_wall, 3) if self.baseline_wall is not None else None
+
+    @property
+    def reduction(self) -> float | None:
+        """1 - tokens / baseline tokens."""
+        return self.result.reduction
+
+    @property
+    def speedup(self) -> float | None:
+        """baseline wall time / strategy wall time."""
+        return self.baseline_wall / self.wall if self.baseline_wall is not None and self.wall > 0 else None
+
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d: dict[str, Any] = {k: getattr(self, k) for k in _SUMMARY_KEYS}
         d["rows"] = [r.to_record() for r in self.rows]
         return d
 
-
-def _accuracy(outcomes: Sequence[Outcome]) -> float | None:
-    graded = [o.correct for o in outcomes if o.correct is not None and not o.failed]
-    return sum(graded) / len(graded) if graded else None
+    def __repr__(self) -> str:
+        return f"LiveSummary({', '.join(f'{k}={getattr(self, k)!r}' for k in _SUMMARY_KEYS if k != 'rows')})"
 
 
-def summarize(rows: Sequence[LiveRow]) -> LiveSummary:
+_SUMMARY_KEYS = ("problems", "accuracy", "tokens", "traces_stopped", "traces_failed", "wall_s", "baseline",
+                 "baseline_accuracy", "baseline_tokens", "baseline_wall_s", "reduction", "speedup", "rows",
+                 "problems_failed")
+"""The keys of :meth:`LiveSummary.to_dict` (the ``deepprune run --json`` summary), in order."""
+
+
+def _fraction(row: BenchRow) -> float | None:
+    return None if math.isnan(row.accuracy) else row.accuracy
+
+
+def summarize(rows: Sequence[LiveRow], *, dataset: str = "live") -> LiveSummary:
+    """The totals of ``rows``: :func:`deepprune.engine.replay.make_row` over one ordering, named
+    ``dataset``; K is the most traces any result launched."""
     res = [r.result for r in rows]
     base = [r.baseline_result for r in rows if r.baseline_result is not None]
-    tokens = sum(o.tokens for o in res)
-    wall = sum(o.wall_s for o in res)
-    n_failed = sum(r.failed for r in rows)
-    out = LiveSummary(len(rows), _accuracy(res), tokens, sum(o.traces_stopped for o in res),
-                      sum(o.traces_failed for o in res), round(wall, 3), rows=tuple(rows),
-                      problems_failed=n_failed)
-    if base and len(base) == len(rows):
-        btok = sum(o.tokens for o in base)
-        bwall = sum(o.wall_s for o in base)
-        out = LiveSummary(out.problems, out.accuracy, out.tokens, out.traces_stopped, out.traces_failed,
-                          out.wall_s, rows[0].baseline, _accuracy(base), btok, round(bwall, 3),
-                          1 - tokens / btok if btok else None, bwall / wall if wall > 0 else None,
-                          rows=tuple(rows), problems_failed=n_failed)
-    return out
+    compared = bool(base) and len(base) == len(rows)
+    k = max((x.traces_launched for x in [*res, *base]), default=0)
+
+    def row(results: Sequence[ProblemResult], strategy: str, cons_tokens: float | None = None) -> BenchRow:
+        return make_row([results], dataset=dataset, strategy=strategy, problems=len(rows), traces_per_problem=k,
+                        cons_tokens=cons_tokens)
+
+    base_row = row(base, rows[0].baseline or "") if compared else None
+    return LiveSummary(row(res, rows[0].strategy if rows else "", base_row.tokens if base_row else None),
+                       base_row, sum(o.traces_failed for o in res), sum(o.wall_s for o in res),
+                       sum(o.wall_s for o in base) if compared else None, tuple(rows), sum(r.failed for r in rows))
 
 
 class RowSink(Protocol):
@@ -269,9 +330,9 @@ async def run_live(
             r = before.result  # kept: only the baseline failed last time
         else:
             if before is not None:
-                log.info("%s: failed last time (%s); running it again", p.id, before.result.error)
+                log.info("%s: failed last time (%s); running it again", p.id, before.result.to_dict()["error"])
             t0 = time.perf_counter()
-            r = await _checked(factory, source, p, settings)
+            r = await _checked(factory, source, p, settings, settings.strategy)
             log.info("%s: %s answered %r with %d tokens in %.1f s", p.id, settings.strategy, r.answer,
                      r.tokens, time.perf_counter() - t0)
         base = None
@@ -280,7 +341,7 @@ async def run_live(
             if kept is not None and not kept.failed:
                 base = kept
             else:
-                base = await _checked(base_factory, source, p, settings)
+                base = await _checked(base_factory, source, p, settings, str(settings.compare))
         row = LiveRow(p.id, p.gold, settings.strategy, r, settings.compare, base)
         if results is not None:
             results.add(row)
@@ -291,13 +352,15 @@ async def run_live(
     return await run_each(problems, one, concurrency=concurrency)
 
 
-async def _checked(factory: StrategyFactory, source: TraceSource, p: Problem, settings: RunSettings) -> Outcome:
+async def _checked(factory: StrategyFactory, source: TraceSource, p: Problem, settings: RunSettings,
+                   label: str) -> ProblemResult:
+    """``label``'s result on ``p``, as the results file keeps it (:meth:`ProblemResult.recorded`)."""
     r = await run_problem(factory, source, p, budget=settings.budget, seed=settings.seed)
     failed = r.traces_failed
     if r.traces_launched and failed == r.traces_launched:
         msg = r.failures[0] if r.failures else "no reason given"
         raise ClientError(f"problem {p.id}: all {failed} traces failed; the first: {msg}")
-    return Outcome.of(r)
+    return replace(r, strategy=label).recorded()
 
 
 def load_problems_any(name_or_path: str | Path, *, limit: int | None = None) -> list[Problem]:

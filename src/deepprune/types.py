@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from deepprune.errors import DataError
 
 
 class AnswerKind(enum.StrEnum):
@@ -202,3 +206,84 @@ class ProblemResult:
         """The problem has no real answer because of a failure, not a wrong guess: the run raised
         an error, or failed traces left the strategy without an answer. Not graded as wrong."""
         return self.error is not None or (self.traces_failed > 0 and self.answer is None)
+
+    # The JSON form: the ``result`` (and ``baseline_result``) of a ``deepprune/run-v1`` line.
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as ``deepprune run`` writes it: the problem id and strategy stand beside it in
+        the line; ``error`` holds the first three trace failures (joined by ``"; "``) or the
+        problem's error; ``failed`` is true when failed traces left no answer (then ``correct`` is
+        null: not graded). ``info`` and ``judge_tokens`` are not kept. :meth:`recorded` is what
+        ``deepprune run`` keeps and writes (``wall_s`` rounded to 0.1 ms)."""
+        failed = self.traces_failed > 0 and self.answer is None
+        return {"answer": self.answer, "correct": None if failed else self.correct, "tokens": self.tokens,
+                "traces_launched": self.traces_launched, "traces_finished": self.traces_finished,
+                "traces_stopped": self.traces_stopped, "traces_failed": self.traces_failed,
+                "wall_s": self.wall_s, "judge_calls": self.judge_calls,
+                "error": "; ".join(self.failures[:3]) if self.failures else self.error, "failed": failed}
+
+    @classmethod
+    def from_dict(cls, rec: object, *, problem_id: str = "", strategy: str = "",
+                  path: str | Path | None = None, line: int | None = None, field: str = "result") -> ProblemResult:
+        """A result as :meth:`to_dict` wrote it, for ``problem_id`` and ``strategy``, validated:
+        counts are whole numbers >= 0, ``wall_s`` a number >= 0, ``answer``/``error`` strings or
+        null, ``failed`` a boolean and ``correct`` a boolean or null; ``judge_calls``, ``error`` and
+        ``failed`` may be absent (older files). Raises ``KeyError`` for a missing field and
+        ``TypeError`` for an unknown one, :class:`~deepprune.errors.DataError` naming ``path``,
+        ``line`` and ``field.key`` for a wrong value.
+
+        The stored ``error`` comes back as the one entry of :attr:`failures`; ``failed`` is
+        recomputed from ``traces_failed`` and ``answer`` as :meth:`to_dict` wrote it (a failed
+        result is not graded: ``correct`` None). So ``from_dict(r.to_dict()) == r.recorded()``, and
+        :meth:`to_dict` of a result read back gives the object it was read from.
+        """
+        if not isinstance(rec, Mapping):
+            raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line, field=field)
+        unknown = set(rec) - set(_RECORD_KINDS)
+        if unknown:
+            raise TypeError(f"{field}: unexpected key(s) {sorted(unknown)}")
+        vals: dict[str, Any] = {}
+        for key, kind in _RECORD_KINDS.items():
+            if key not in rec:
+                if key not in _RECORD_OPTIONAL:
+                    raise KeyError(f"{field}.{key}")
+                continue
+            v = rec[key]
+            why = _value_problem(kind, v)
+            if why:
+                raise DataError(f"{why}, got {v!r}", path=path, line=line, field=f"{field}.{key}")
+            vals[key] = int(v) if kind == "int" else v
+        error = vals.pop("error", None)
+        vals.pop("failed", None)  # recomputed: traces_failed > 0 and no answer
+        if vals["traces_failed"] > 0 and vals["answer"] is None:
+            vals["correct"] = None  # failed, not graded (a line from before ``failed`` was written)
+        return cls(problem_id, strategy, failures=() if error is None else (error,), **vals)
+
+    def recorded(self) -> ProblemResult:
+        """What a results file keeps of this result: :meth:`to_dict` (``wall_s`` rounded to 0.1 ms)
+        read back by :meth:`from_dict`."""
+        rec = self.to_dict() | {"wall_s": round(self.wall_s, 4)}
+        return self.from_dict(rec, problem_id=self.problem_id, strategy=self.strategy)
+
+
+_RECORD_KINDS = {"answer": "str?", "correct": "bool?", "tokens": "int", "traces_launched": "int",
+                 "traces_finished": "int", "traces_stopped": "int", "traces_failed": "int", "wall_s": "num",
+                 "judge_calls": "int", "error": "str?", "failed": "bool"}
+"""The keys of :meth:`ProblemResult.to_dict` and the kind of value each holds (``?``: or null)."""
+_RECORD_OPTIONAL = frozenset({"judge_calls", "error", "failed"})
+
+
+def _value_problem(kind: str, v: object) -> str | None:
+    """What is wrong with ``v`` as a value of ``kind`` (None: nothing)."""
+    if v is None:
+        return None if kind.endswith("?") else "must not be null"
+    kind = kind.rstrip("?")
+    if kind == "str":
+        return None if isinstance(v, str) else "expected a string"
+    if kind == "bool":
+        return None if isinstance(v, bool) else "expected true or false"
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return "expected a number"
+    if kind == "int" and not float(v).is_integer():
+        return "expected a whole number"
+    return None if v >= 0 else "must be >= 0"

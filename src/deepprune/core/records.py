@@ -6,8 +6,9 @@ field by field, for readers that accept rows from older or hand-written files wh
 ``dataset``, ``strategy``, ``accuracy`` and ``tokens`` are present (the leaderboard): every
 :class:`~deepprune.errors.DataError` names the file and the field (``[3].tokens``).
 
-The per-problem record is :class:`~deepprune.types.ProblemResult`; :class:`Outcome` is its JSON view
-in the results file of ``deepprune run`` (``deepprune/run-v1``), read back validated the same way.
+The per-problem record is :class:`~deepprune.types.ProblemResult`: its ``to_dict`` is the result
+as the results file of ``deepprune run`` (``deepprune/run-v1``) keeps it, read back validated by
+its ``from_dict`` (a :class:`~deepprune.errors.DataError` names the file, line and field).
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any, Literal
 
 from deepprune.errors import DataError
-from deepprune.types import ProblemResult
 
-__all__ = ["LEADERBOARD_BUDGET", "BenchRow", "Outcome", "read_row"]
+__all__ = ["LEADERBOARD_BUDGET", "BenchRow", "read_row"]
 
 LEADERBOARD_BUDGET = 512
 """The published leaderboard's K (cons@512): leaderboard-unit tokens are scaled to it."""
@@ -208,83 +207,3 @@ def _value(rec: Mapping[str, Any], key: str, rule: _Rule, path: str, i: int) -> 
         need = "> 0" if rule.positive else f">= {rule.low:g}"
         raise DataError(f"must be {need}, got {num!r}", path=path, field=where)
     return num
-
-
-# --------------------------------------------------------------------------------------------
-# One problem's result as a run's results file keeps it
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One strategy's result on one problem: a :class:`~deepprune.types.ProblemResult` as ``deepprune
-    run`` writes it (the ``result`` of a ``deepprune/run-v1`` line). Made by :meth:`of`, never by hand."""
-
-    answer: str | None
-    correct: bool | None
-    tokens: int
-    traces_launched: int
-    traces_finished: int
-    traces_stopped: int
-    traces_failed: int
-    wall_s: float
-    judge_calls: int = 0
-    error: str | None = None
-    """Why traces failed (the first distinct messages), when some did."""
-    failed: bool = False
-    """True when failed traces left the strategy without an answer (a transient server fault,
-    not a wrong answer): not graded (``correct`` is None) and run again on resume."""
-
-    @classmethod
-    def of(cls, r: ProblemResult) -> Outcome:
-        """The JSON view of a :class:`~deepprune.types.ProblemResult` (its typed failure fields)."""
-        error = "; ".join(r.failures[:3]) if r.failures else r.error
-        failed = r.traces_failed > 0 and r.answer is None
-        return cls(r.answer, None if failed else r.correct, r.tokens, r.traces_launched, r.traces_finished,
-                   r.traces_stopped, r.traces_failed, round(r.wall_s, 4), r.judge_calls, error, failed)
-
-    @classmethod
-    def from_dict(cls, rec: object, *, path: str | Path | None = None, line: int | None = None,
-                  field: str = "result") -> Outcome:
-        """An outcome as ``deepprune run`` wrote it, validated: counts are whole numbers >= 0,
-        ``wall_s`` a number >= 0, ``answer``/``error`` strings or null, ``failed`` a boolean and
-        ``correct`` a boolean or null. Raises ``KeyError`` for a missing field and ``TypeError`` for
-        an unknown one (as constructing it would), :class:`~deepprune.errors.DataError` naming
-        ``field.key`` for a wrong value."""
-        if not isinstance(rec, Mapping):
-            raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line, field=field)
-        unknown = set(rec) - set(_OUTCOME_KINDS)
-        if unknown:
-            raise TypeError(f"{field}: unexpected key(s) {sorted(unknown)}")
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name not in rec:
-                if f.default is MISSING:
-                    raise KeyError(f"{field}.{f.name}")
-                continue
-            kind, v = _OUTCOME_KINDS[f.name], rec[f.name]
-            why = _outcome_problem(kind, v)
-            if why:
-                raise DataError(f"{why}, got {v!r}", path=path, line=line, field=f"{field}.{f.name}")
-            kwargs[f.name] = int(v) if kind == "int" else v
-        return cls(**kwargs)
-
-
-_OUTCOME_KINDS = {"answer": "str?", "correct": "bool?", "tokens": "int", "traces_launched": "int",
-                  "traces_finished": "int", "traces_stopped": "int", "traces_failed": "int", "wall_s": "num",
-                  "judge_calls": "int", "error": "str?", "failed": "bool"}
-
-
-def _outcome_problem(kind: str, v: object) -> str | None:
-    """What is wrong with ``v`` as a value of ``kind`` (None: nothing)."""
-    if v is None:
-        return None if kind.endswith("?") else "must not be null"
-    kind = kind.rstrip("?")
-    if kind == "str":
-        return None if isinstance(v, str) else "expected a string"
-    if kind == "bool":
-        return None if isinstance(v, bool) else "expected true or false"
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        return "expected a number"
-    if kind == "int" and not float(v).is_integer():
-        return "expected a whole number"
-    return None if v >= 0 else "must be >= 0"

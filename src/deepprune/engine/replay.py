@@ -6,7 +6,7 @@
 :class:`~deepprune.sources.replay.ReplaySource`. :func:`replay_orderings` runs orderings
 ``seed, seed + 1, ...`` (ordering ``r`` uses ``ordering_seed = seed + r`` and strategy seed
 ``seed + r``) in one event loop. :func:`aggregate` turns the results of all orderings into the
-one :class:`~deepprune.core.records.BenchRow`; :func:`not_applicable_row` is the row of a strategy
+one :class:`~deepprune.core.records.BenchRow` (:func:`make_row`, also the totals of a live run); :func:`not_applicable_row` is the row of a strategy
 that raised :class:`~deepprune.errors.NotApplicable`.
 """
 
@@ -21,7 +21,7 @@ from deepprune.engine.runner import OnResult, run_many
 from deepprune.sources.replay import ReplaySource
 from deepprune.types import Problem, ProblemResult, TraceSet
 
-__all__ = ["FactoryFor", "aggregate", "max_traces", "not_applicable_row", "replay", "replay_orderings"]
+__all__ = ["FactoryFor", "aggregate", "make_row", "max_traces", "not_applicable_row", "replay", "replay_orderings"]
 
 FactoryFor = Callable[[Problem], StrategyFactory]
 """Chooses the strategy factory of each problem."""
@@ -114,7 +114,30 @@ def aggregate(
     family: str | None = None,
     paper: str | None = None,
 ) -> BenchRow:
-    """One row from the results of every ordering (``runs[r]``: ordering ``r``, every problem).
+    """One row from the results of every ordering (``runs[r]``: ordering ``r``, every problem of
+    ``traceset``): :func:`make_row` with the trace set's name, size, K and header."""
+    return make_row(runs, dataset=traceset.name, strategy=strategy, problems=len(traceset.problems),
+                    traces_per_problem=_k_mean(traceset), model=traceset.header.get("model"),
+                    token_count=traceset.header.get("token_count"), params=params, cons_tokens=cons_tokens,
+                    family=family, paper=paper)
+
+
+def make_row(
+    runs: Sequence[Sequence[ProblemResult]],
+    *,
+    dataset: str,
+    strategy: str,
+    problems: int,
+    traces_per_problem: float,
+    model: str | None = None,
+    token_count: str | None = None,
+    params: Mapping[str, str] | None = None,
+    cons_tokens: float | None = None,
+    family: str | None = None,
+    paper: str | None = None,
+) -> BenchRow:
+    """The row of ``runs`` (``runs[r]``: ordering ``r``, each of ``problems`` problems with K =
+    ``traces_per_problem`` traces): what bench and a live run (one ordering) both report.
 
     Accuracy and tokens are means over orderings (± population spread); judge calls, finished
     and stopped traces are per-ordering means of the totals; ``reduction`` is against
@@ -125,15 +148,14 @@ def aggregate(
     accs = [accuracy(rs) for rs in runs]
     toks = [float(sum(x.tokens for x in rs)) for rs in runs]
     mean_tokens = statistics.fmean(toks)
-    n = len(traceset.problems)
-    k_mean = _k_mean(traceset)
+    n, k_mean = problems, traces_per_problem
     flat = [x for rs in runs for x in rs]
 
     def mean_of(values: Sequence[int]) -> float:
         return float(sum(values)) / max(1, orderings)
 
     return BenchRow(
-        dataset=traceset.name,
+        dataset=dataset,
         strategy=strategy,
         accuracy=statistics.fmean(accs),
         accuracy_std=_sd(accs),
@@ -149,8 +171,8 @@ def aggregate(
         traces_finished=mean_of([x.traces_finished for x in flat]),
         traces_stopped=mean_of([x.traces_stopped for x in flat]),
         leaderboard_tokens_1e8=(mean_tokens * LEADERBOARD_BUDGET / k_mean / 1e8) if k_mean else 0.0,
-        model=traceset.header.get("model"),
-        token_count=traceset.header.get("token_count"),
+        model=model,
+        token_count=token_count,
         params=dict(params or {}),
         errors=sum(1 for x in flat if x.error is not None) // max(1, orderings),
         family=family or None,

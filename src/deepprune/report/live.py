@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from deepprune.core.records import Outcome
     from deepprune.liverun import LiveRow, LiveSummary
+    from deepprune.types import ProblemResult
 
 __all__ = ["live_row_line", "live_summary_text"]
 
 
-def _mark(o: Outcome) -> str:
+def _mark(o: ProblemResult) -> str:
     if o.failed:
         return " FAILED (traces failed, no answer; rerun with --out to retry)"
     return "" if o.correct is None else (" ok" if o.correct else " WRONG")
