@@ -26,7 +26,10 @@ at CR, LF or CRLF only, ``data:`` lines joined, comments and events without data
 ``[DONE]`` ends the stream, an event left unterminated when the connection closes is
 discarded); a 200 answer that is not ``text/event-stream`` is a
 :class:`~deepprune.errors.StreamError`. A body in a charset other than UTF-8 is transcoded to UTF-8
-first; undecodable bytes are replaced, as httpx's text decoding does.
+first; undecodable bytes are replaced, as httpx's text decoding does. Each event's data is decoded
+into :mod:`deepprune.core.wire`'s typed chunk models (the ones the replay server encodes); data
+they do not fit (other types, ``NaN``, an ``error`` object, ...) goes to :func:`parse_chunk`, the
+validating reader of the decoded JSON, with the same results.
 
 Closing the async generator (``aclose()``, or cancelling the task iterating it) closes the HTTP
 response, which is how a server learns that a stopped trace should stop generating.
