@@ -1,7 +1,8 @@
 """The live client's hot path gives exactly what the validating parser gives.
 
-``_parse_fast`` against :func:`deepprune.sources.openai_client.parse_chunk` (results and errors),
-on the chunk shapes of the load generator and on hostile variants; and a token containing U+2028
+``_parse_typed`` (the typed decode of :mod:`deepprune.core.wire`, on an event's bytes) against
+:func:`deepprune.sources.openai_client.parse_chunk` (results and errors), on the chunk shapes of the
+load generator and on hostile variants; and a token containing U+2028
 (a line separator for ``str.splitlines``, not for SSE) reaches the client whole.
 """
 
@@ -20,7 +21,7 @@ from deepprune.sources.openai_client import (
     StreamClient,
     StreamEnd,
     TokenChunk,
-    _parse_fast,
+    _parse_typed,
     parse_chunk,
 )
 from fake_openai import FakeServer
@@ -42,8 +43,13 @@ def _outcome(fn: Any, obj: Any, chat: bool, want: bool) -> Any:
         return ("error", type(exc).__name__, str(exc))
 
 
+def _fast(obj: Any, chat: bool, want_logprobs: bool) -> Any:
+    """The typed path on the bytes a server would send for ``obj``."""
+    return _parse_typed(json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass"), chat, want_logprobs)
+
+
 def _fast_then_full(obj: Any, *, chat: bool, want_logprobs: bool) -> Any:
-    got = _parse_fast(obj, chat, want_logprobs)
+    got = _fast(obj, chat, want_logprobs)
     return got if got is not None else parse_chunk(obj, chat=chat, want_logprobs=want_logprobs)
 
 
@@ -88,8 +94,8 @@ def test_fast_parser_equals_parse_chunk_on_real_shapes_and_hostile_variants(shap
              {"choices": [{"delta": {"content": "x"}, "logprobs": {"content": []}}]},
              {"choices": [{"text": "x", "logprobs": {"content": []}}]},
              {"usage": {"completion_tokens": True}, "choices": []}]
-    if chat or shape.flavor == "llamacpp" or shape.top_logprobs == 0:  # classic completions logprobs: parse_chunk
-        assert all(_parse_fast(ev, chat, shape.top_logprobs > 0) is not None for ev in _events(shape))
+    # every shape real servers send takes the typed path (classic completions logprobs included)
+    assert all(_fast(ev, chat, shape.top_logprobs > 0) is not None for ev in _events(shape))
     for ev in _events(shape, tpc=2) + _events(shape) + extra:
         for obj in _mutations(ev) if len(json.dumps(ev)) < 2000 else [ev]:
             for want in (False, True):

@@ -5,7 +5,9 @@
   :class:`~deepprune.core.protocol.AnswerPeek`;
 * :mod:`~deepprune.core.spec`: the ``name:key=value`` spec parser and ``take``;
 * :mod:`~deepprune.core.seeds`: ``trace_seed``;
-* :mod:`~deepprune.core.records`: the bench row record (``BenchRow``) with a validated ``from_dict``.
+* :mod:`~deepprune.core.records`: the bench row record (``BenchRow``) with a validated ``from_dict``;
+* :mod:`~deepprune.core.wire`: the typed OpenAI streaming chunks that the replay server encodes and
+  the live client decodes (not imported here: only those two need it).
 
 Layers (checked by ``tests/test_layers.py``): core (with the plain-data modules ``types``,
 ``errors``, ``answers``, ...) < sources, strategies, judges < engine (runner, bench, ...) < cli.

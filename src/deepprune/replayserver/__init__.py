@@ -64,11 +64,16 @@ The package, one job per module:
 * :mod:`~deepprune.replayserver.config` — :class:`ServerConfig`, :class:`Assign`;
 * :mod:`~deepprune.replayserver.book` — the trace book: which problem, which trace;
 * :mod:`~deepprune.replayserver.request` — a request's options, prompt and prefill;
-* :mod:`~deepprune.replayserver.wire` — the OpenAI wire encoding (SSE chunks, synthesised logprobs);
+* :mod:`~deepprune.replayserver.wire` — the OpenAI wire encoding (SSE chunks of
+  :mod:`deepprune.core.wire`'s models, synthesised logprobs);
 * :mod:`~deepprune.replayserver.generation` — pacing, mid-stream faults, cancellation;
 * :mod:`~deepprune.replayserver.stats` — per-request records and totals (``/stats``, ``/metrics``);
-* :mod:`~deepprune.replayserver.http` — HTTP/1.1 connections: framing (keep-alive, chunked
-  responses, pipelining) by the ``h11`` library, with idle and request timeouts on asyncio streams;
+* :mod:`~deepprune.replayserver.errors` — :class:`BadRequest` and OpenAI's error object;
+* :mod:`~deepprune.replayserver.protocol` — connections on aiohttp's low-level server (framing,
+  keep-alive, pipelining by aiohttp) with idle and request timeouts and JSON answers to malformed
+  requests;
+* :mod:`~deepprune.replayserver.exchange` — one request and its answer: body limits, whole and
+  streamed responses, noticing that the client went away, dropping the connection;
 * :mod:`~deepprune.replayserver.server` — :class:`ReplayServer`: lifecycle and routes.
 
 It runs in-process in tests (:meth:`ReplayServer.in_thread`) on a free port.

@@ -13,7 +13,7 @@ from typing import Any
 
 from deepprune.core.seeds import trace_seed
 from deepprune.replayserver.config import Assign
-from deepprune.replayserver.http import BadRequest
+from deepprune.replayserver.errors import BadRequest
 from deepprune.replayserver.request import prompt_text
 from deepprune.replayserver.wire import token_pieces
 from deepprune.types import Problem, Trace, TraceSet

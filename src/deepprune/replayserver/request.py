@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deepprune.replayserver.config import MAX_TOP_LOGPROBS
-from deepprune.replayserver.http import BadRequest
+from deepprune.replayserver.errors import BadRequest
 from deepprune.types import Problem
 
 __all__ = ["Options", "prefill_text", "prompt_text"]

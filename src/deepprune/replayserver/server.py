@@ -11,13 +11,21 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http import HttpVersion11
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
 
 from deepprune.errors import ConfigError
 from deepprune.replayserver.book import TraceBook
 from deepprune.replayserver.config import ServerConfig
+from deepprune.replayserver.errors import BadRequest, error_body
+from deepprune.replayserver.exchange import Exchange
 from deepprune.replayserver.faults import Fault, FaultKind
 from deepprune.replayserver.generation import Generation
-from deepprune.replayserver.http import MAX_HEAD, BadRequest, HTTPConnection, Request, error_body
+from deepprune.replayserver.protocol import MAX_BODY, ReplayProtocol, response
 from deepprune.replayserver.request import Options, prefill_text, prompt_text
 from deepprune.replayserver.stats import RequestRecord, ServerStats, StatsBook
 from deepprune.replayserver.wire import WireEncoder
@@ -53,8 +61,7 @@ class ReplayServer:
         self._ids = itertools.count(1)
         self._faults = [_FaultSlot(f, f.times) for f in self.config.faults]
         self._server: asyncio.base_events.Server | None = None
-        self._conns: set[HTTPConnection] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._web: web.Server | None = None
         self.port: int = self.config.port
 
     # ------------------------------------------------------------------ lifecycle
@@ -64,8 +71,16 @@ class ReplayServer:
         return f"http://{host}:{self.port}/v1"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connect, self.config.host, self.config.port,
-                                                  limit=MAX_HEAD)
+        loop = asyncio.get_running_loop()
+        web_server = web.Server(self._handle, request_factory=self._make_request)
+        cfg = self.config
+
+        def protocol() -> ReplayProtocol:
+            return ReplayProtocol(web_server, loop=loop, idle_timeout_s=cfg.idle_timeout_s,
+                                  request_timeout_s=cfg.request_timeout_s)
+
+        self._server = await loop.create_server(protocol, cfg.host, cfg.port)
+        self._web = web_server
         self.port = int(self._server.sockets[0].getsockname()[1])
         log.info("replay server: %d problems, %d traces at %s (rate %s tok/s per stream)",
                  len(self.traceset.problems), self.traceset.n_traces, self.base_url,
@@ -74,14 +89,12 @@ class ReplayServer:
     async def aclose(self) -> None:
         if self._server is not None:
             self._server.close()
-        for conn in list(self._conns):
-            conn.abort()
-        while self._tasks:
-            tasks = list(self._tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self._tasks.difference_update(tasks)
+        if self._web is not None:
+            for conn in self._web.connections:
+                if conn.transport is not None:
+                    conn.transport.abort()
+            await self._web.shutdown(1.0)
+            self._web = None
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -168,67 +181,62 @@ class ReplayServer:
                 return [slot.fault]
         return []
 
-    # ------------------------------------------------------------------ connection handling
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        conn = HTTPConnection(reader, writer, idle_timeout_s=self.config.idle_timeout_s,
-                              request_timeout_s=self.config.request_timeout_s)
-        self._conns.add(conn)
-        try:
-            while not conn.gone:
-                try:
-                    req = await conn.read_request()
-                except BadRequest as exc:
-                    await conn.send_error(exc)
-                    break
-                if req is None:
-                    break
-                keep = await self._dispatch(conn, req)
-                if not keep or not conn.next_cycle():
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, OSError):
-            pass
-        except asyncio.CancelledError:
-            conn.abort()
-        finally:
-            self._conns.discard(conn)
-            await conn.stop_watch()
-            if not writer.is_closing():
-                writer.close()
-            with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
-            self._tasks.discard(task)
+    # ------------------------------------------------------------------ requests
+    def _make_request(self, message: RawRequestMessage, payload: StreamReader, protocol: web.RequestHandler,
+                      writer: Any, task: asyncio.Task[None]) -> web.BaseRequest:
+        return web.BaseRequest(message, payload, protocol, writer, task, asyncio.get_running_loop(),
+                               client_max_size=MAX_BODY)
 
-    async def _dispatch(self, conn: HTTPConnection, req: Request) -> bool:
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        exch = Exchange(request)
+        try:
+            if not await self._dispatch(exch):
+                exch.protocol.force_close()  # after what was written: close, not abort
+        except (ConnectionError, OSError):
+            exch.protocol.force_close()
+        finally:
+            exch.protocol.request_done()
+        # a connection dropped before an answer: aiohttp's attempt to send this one fails quietly
+        return exch.response or response(500, b"", "text/plain", close=True)
+
+    async def _dispatch(self, exch: Exchange) -> bool:
         """Answer one request; False when the connection should close afterwards."""
+        req = exch.request
+        if req.version >= HttpVersion11 and "Host" not in req.headers:
+            await exch.send_error(BadRequest(400, "malformed request: missing Host header"), close=True)
+            return False
+        try:
+            body = await exch.body()
+        except BadRequest as exc:
+            await exch.send_error(exc, close=True)
+            return False
         path = req.path.rstrip("/") or "/"
         if path.startswith("/v1/"):
             path = path[3:]
-        if req.method == "GET" and path == "/health":
-            await conn.send_json(200, {"status": "ok"})
-        elif req.method == "GET" and path == "/models":
-            await conn.send_json(200, {"object": "list", "data": [
+        method = req.method
+        if method == "GET" and path == "/health":
+            await exch.send_json(200, {"status": "ok"})
+        elif method == "GET" and path == "/models":
+            await exch.send_json(200, {"object": "list", "data": [
                 {"id": self.model, "object": "model", "created": 0, "owned_by": "deepprune-replay"}]})
-        elif req.method == "GET" and path == "/stats":
-            await conn.send_json(200, self.stats().to_dict())
-        elif req.method == "POST" and path == "/stats/reset":
+        elif method == "GET" and path == "/stats":
+            await exch.send_json(200, self.stats().to_dict())
+        elif method == "POST" and path == "/stats/reset":
             self.reset_stats()
-            await conn.send_json(200, {"status": "ok"})
-        elif req.method == "GET" and path == "/metrics":
-            await conn.send(200, self.stats().metrics_text().encode(), "text/plain; version=0.0.4")
+            await exch.send_json(200, {"status": "ok"})
+        elif method == "GET" and path == "/metrics":
+            await exch.send(200, self.stats().metrics_text().encode(), "text/plain; version=0.0.4")
         elif path in ("/chat/completions", "/completions"):
-            if req.method != "POST":
-                await conn.send_json(405, error_body(405, f"use POST for {req.path}"))
+            if method != "POST":
+                await exch.send_json(405, error_body(405, f"use POST for {req.path}"))
             else:
-                return await self._completion(conn, req, chat=path == "/chat/completions")
+                return await self._completion(exch, body, chat=path == "/chat/completions")
         else:
-            await conn.send_json(404, error_body(404, f"no route {req.method} {req.path}"))
+            await exch.send_json(404, error_body(404, f"no route {method} {req.path}"))
         return True
 
     # ------------------------------------------------------------------ completions
-    async def _completion(self, conn: HTTPConnection, req: Request, *, chat: bool) -> bool:
+    async def _completion(self, conn: Exchange, raw: bytes, *, chat: bool) -> bool:
         rid = next(self._ids)
         endpoint = "chat" if chat else "completions"
         self._stats.request_started()
@@ -243,7 +251,7 @@ class ReplayServer:
 
         try:
             try:
-                body = json.loads(req.body or b"{}")
+                body = json.loads(raw or b"{}")
             except json.JSONDecodeError as exc:
                 raise BadRequest(400, f"request body is not JSON: {exc.msg}") from exc
             except UnicodeDecodeError as exc:
@@ -259,7 +267,7 @@ class ReplayServer:
             await conn.send_json(exc.status, error_body(exc.status, exc.message))
             return True
         faults = self._take_faults(problem.id)
-        header_fault = req.headers.get("x-deepprune-fault")
+        header_fault = conn.headers.get("x-deepprune-fault")
         if header_fault:
             try:
                 faults.append(Fault.parse(header_fault))

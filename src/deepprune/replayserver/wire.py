@@ -6,11 +6,10 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
-from typing import Any
 
+from deepprune.core import wire
 from deepprune.types import Trace
 
 __all__ = ["DONE", "WireEncoder", "synth_top_logprobs", "token_pieces"]
@@ -58,7 +57,7 @@ class WireEncoder:
     """The OpenAI encoding of ``pieces`` (tokens ``start...`` of ``trace``) for one request.
 
     ``top_k``: alternatives per token; ``logprobs``: include logprobs (only when the trace has
-    logprobs or confidences).
+    logprobs or confidences). The chunks are :mod:`deepprune.core.wire`'s models.
     """
 
     def __init__(self, trace: Trace, pieces: Sequence[str], start: int, *, chat: bool, rid: int, model: str,
@@ -84,15 +83,17 @@ class WireEncoder:
         assert lp is not None
         return lp, ([(tok, lp)] if self.top_k > 0 else [])
 
-    def _logprobs_obj(self, start: int, stop: int, offset: int) -> dict[str, Any]:
+    def _logprobs(self, start: int, stop: int, offset: int) -> wire.Logprobs | None:
+        if not self.has_lp:
+            return None
         if self.chat:
             content = []
             for i in range(start, stop):
                 lp, alts = self._token_logprobs(i)
                 tok = self.pieces[i]
-                content.append({"token": tok, "logprob": lp, "bytes": list(tok.encode()),
-                                "top_logprobs": [{"token": t, "logprob": v, "bytes": None} for t, v in alts]})
-            return {"content": content}
+                content.append(wire.TokenLogprob(token=tok, logprob=lp, bytes=list(tok.encode()),
+                                                 top_logprobs=[wire.TopLogprob(token=t, logprob=v) for t, v in alts]))
+            return wire.Logprobs(content=content)
         tokens, lps, tops, offsets = [], [], [], []
         for i in range(start, stop):
             lp, alts = self._token_logprobs(i)
@@ -101,41 +102,40 @@ class WireEncoder:
             tops.append(dict(alts))
             offsets.append(offset)
             offset += len(self.pieces[i])
-        return {"tokens": tokens, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offsets}
+        return wire.Logprobs(tokens=tokens, token_logprobs=list[float | None](lps),
+                             top_logprobs=list[dict[str, float] | None](tops), text_offset=offsets)
 
-    def usage(self, completion: int) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
-                "total_tokens": self.prompt_tokens + completion}
+    def usage(self, completion: int) -> wire.Usage:
+        return wire.Usage(prompt_tokens=self.prompt_tokens, completion_tokens=completion,
+                          total_tokens=self.prompt_tokens + completion)
 
     # --- streaming
-    def event(self, choice: dict[str, Any], **extra: Any) -> bytes:
-        """One SSE event with ``choice`` (none when empty) and top-level ``extra`` fields."""
-        obj = {"id": self.id, "object": "chat.completion.chunk" if self.chat else "text_completion",
-               "created": self.created, "model": self.model, "choices": [choice] if choice else [], **extra}
-        return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
+    def _choice(self, text: str | None, lp: wire.Logprobs | None = None, finish: str | None = None, *,
+                role: str | None = None) -> wire.ChatChoice | wire.TextChoice:
+        if self.chat:
+            return wire.ChatChoice(delta=wire.Delta(role=role, content=text), logprobs=lp, finish_reason=finish)
+        return wire.TextChoice(text=text, logprobs=lp, finish_reason=finish)
+
+    def event(self, choice: wire.ChatChoice | wire.TextChoice | None, usage: wire.Usage | None = None) -> bytes:
+        """One SSE event with ``choice`` (none: empty ``choices``) and ``usage``."""
+        return wire.encode_event(wire.Chunk(id=self.id, object="chat.completion.chunk" if self.chat else "text_completion",
+                                            created=self.created, model=self.model,
+                                            choices=[choice] if choice is not None else [], usage=usage))
 
     def role_event(self) -> bytes:
         """The chat stream's first event: the assistant role, no content."""
-        return self.event({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                           "finish_reason": None})
+        return self.event(self._choice("", role="assistant"))
 
     def token_event(self, i: int, offset: int) -> bytes:
         """Token ``i`` (``offset``: characters streamed before it)."""
-        piece = self.pieces[i]
-        lp = self._logprobs_obj(i, i + 1, offset) if self.has_lp else None
-        if self.chat:
-            return self.event({"index": 0, "delta": {"content": piece}, "logprobs": lp, "finish_reason": None})
-        return self.event({"index": 0, "text": piece, "logprobs": lp, "finish_reason": None})
+        return self.event(self._choice(self.pieces[i], self._logprobs(i, i + 1, offset)))
 
     def final_events(self, finish: str, sent: int, *, include_usage: bool) -> list[bytes]:
         """The finish-reason event with usage, or (``include_usage``) it and a usage-only event, as OpenAI."""
-        if self.chat:
-            final: dict[str, Any] = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}
-        else:
-            final = {"index": 0, "text": "", "logprobs": None, "finish_reason": finish}
+        final = self._choice(None if self.chat else "", finish=finish)
         if include_usage:
-            return [self.event(final), self.event({}, usage=self.usage(sent))]
-        return [self.event(final, usage=self.usage(sent))]
+            return [self.event(final), self.event(None, self.usage(sent))]
+        return [self.event(final, self.usage(sent))]
 
     def malformed_event(self) -> bytes:
         """An SSE event whose data is not valid JSON (the ``malformed`` fault)."""
@@ -145,13 +145,13 @@ class WireEncoder:
     def response(self, finish: str) -> bytes:
         """The non-streaming ``chat.completion`` / ``text_completion`` of every piece."""
         text = "".join(self.pieces)
-        lp = self._logprobs_obj(0, len(self.pieces), 0) if self.has_lp else None
+        lp = self._logprobs(0, len(self.pieces), 0)
+        kind, usage = "chat.completion" if self.chat else "text_completion", self.usage(len(self.pieces))
         if self.chat:
-            choice = {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": lp,
-                      "finish_reason": finish}
-        else:
-            choice = {"index": 0, "text": text, "logprobs": lp, "finish_reason": finish}
-        obj = {"id": self.id, "object": "chat.completion" if self.chat else "text_completion",
-               "created": self.created, "model": self.model, "choices": [choice],
-               "usage": self.usage(len(self.pieces))}
-        return json.dumps(obj, ensure_ascii=False).encode()
+            message = wire.Delta(role="assistant", content=text)
+            return wire.encode_json(wire.Chunk(id=self.id, object=kind, created=self.created, model=self.model,
+                                               choices=[wire.MessageChoice(message=message, logprobs=lp,
+                                                                           finish_reason=finish)], usage=usage))
+        return wire.encode_json(wire.Chunk(id=self.id, object=kind, created=self.created, model=self.model,
+                                           choices=[wire.TextChoice(text=text, logprobs=lp, finish_reason=finish)],
+                                           usage=usage))
