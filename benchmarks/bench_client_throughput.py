@@ -3,7 +3,7 @@
     PYTHONPATH=src python benchmarks/bench_client_throughput.py [--streams 8] [--tokens 4000]
         [--rounds 2] [--repeat 3] [--flavor vllm] [--api chat] [--json out.json]
 
-1. Starts ``deepprune loadgen`` (pre-encoded SSE, :mod:`deepprune.loadgen`) in a **separate
+1. Starts ``deepprune loadgen`` (pre-encoded SSE, :mod:`deepprune.servers.loadgen`) in a **separate
    process** and measures its own ceiling with a trivial raw-socket reader (``recv_into`` a
    preallocated buffer, no parsing): the tokens/s it can emit.
 2. In this process, for top-20 logprobs and for none, reads the same streams (``--streams``
@@ -42,10 +42,10 @@ from typing import Any
 
 import httpx
 
+from deepprune.core.types import Problem
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, TokenChunk
 from deepprune.strategies.base import TraceFailed, TraceFinished
-from deepprune.types import Problem
 
 try:
     import orjson

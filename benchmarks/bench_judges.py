@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from deepprune.datasets import resolve
+from deepprune.core.types import TraceSet
 from deepprune.formats import load_traces, write_traces
+from deepprune.formats.datasets import resolve
 from deepprune.judges.crossval import cross_validate
 from deepprune.judges.learned import MiniLMJudge, PrefixEncoder
 from deepprune.judges.lexical import LexicalJudge
@@ -37,7 +38,6 @@ from deepprune.judges.metrics import auroc, evaluate_judge, tnr_at_fnr
 from deepprune.judges.pairs import PairDataset, build_pairs
 from deepprune.judges.trained import train_judge
 from deepprune.judges.training import JudgeTrainingArgs
-from deepprune.types import TraceSet
 
 VARIANTS: dict[str, JudgeTrainingArgs] = {
     "focal+os2 (default)": JudgeTrainingArgs(),

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_live_server.py [--np 1,2,4,8,16] [--tokens 128] [--out FILE.json]
 
-For each slot count ``np`` it starts ``deepprune.localserver.LocalServer(parallel=np)`` and opens
+For each slot count ``np`` it starts ``deepprune.servers.local.LocalServer(parallel=np)`` and opens
 ``np`` streams at once (chat, GSM8K-style question, ``ignore_eos`` so every stream generates exactly
 ``--tokens`` tokens), with top-20 logprobs; aggregate tokens/s = all tokens / wall time from the
 first request to the last token (prompt processing included). ``np=1`` is the single-stream
@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deepprune.localserver import MODEL_NAME, LocalServer, LocalServerConfig
+from deepprune.servers.local import MODEL_NAME, LocalServer, LocalServerConfig
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, TokenChunk
 
 QUESTION = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "

@@ -15,9 +15,9 @@ import argparse
 import platform
 import time
 
-from deepprune.bench import bench
+from deepprune.core.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
+from deepprune.engine.bench import bench
 from deepprune.formats.tracefile import FORMAT
-from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
 
 
 def long_traceset(mb: float) -> TraceSet:

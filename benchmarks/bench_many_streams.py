@@ -33,10 +33,10 @@ from typing import Any
 import httpx
 from bench_client_throughput import start_generator
 
+from deepprune.core.types import Problem
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import EndpointConfig
 from deepprune.strategies.base import TraceFinished
-from deepprune.types import Problem
 
 
 def rss_mb() -> float:

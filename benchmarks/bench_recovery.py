@@ -16,11 +16,11 @@ import json
 import sys
 from collections import defaultdict
 
-from deepprune.answers import answers_equal
-from deepprune.bench import bench
-from deepprune.datasets import resolve
+from deepprune.core.answers import answers_equal
+from deepprune.core.types import ProblemResult
+from deepprune.engine.bench import bench
+from deepprune.formats.datasets import resolve
 from deepprune.formats.loaders import load_traces
-from deepprune.types import ProblemResult
 
 STRATEGIES = (
     "cons",

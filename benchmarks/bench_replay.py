@@ -1,7 +1,7 @@
 """Replay speed: cons@K (and the oracle) over a large synthetic-but-realistic dataset.
 
 60 problems x 512 traces, log-normal lengths around 1,000 tokens, a skewed answer distribution
-(see deepprune.synthetic). Reports the replay time of cons@512 (target: < 5 s on 2 cores) and
+(see deepprune.formats.synthetic). Reports the replay time of cons@512 (target: < 5 s on 2 cores) and
 of the oracle pruner, each the best of ``--repeat`` runs, plus the time to build the dataset.
 
     python benchmarks/bench_replay.py [--problems 60] [--k 512] [--repeat 3]
@@ -13,8 +13,8 @@ import argparse
 import platform
 import time
 
-from deepprune.bench import bench
-from deepprune.synthetic import synthetic_traceset
+from deepprune.engine.bench import bench
+from deepprune.formats.synthetic import synthetic_traceset
 
 
 def main() -> None:

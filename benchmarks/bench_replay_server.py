@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from deepprune.core.types import TraceSet
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.formats.tracefile import write_traces
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, TokenChunk
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import TraceSet
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

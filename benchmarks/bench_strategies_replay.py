@@ -17,8 +17,8 @@ import argparse
 import platform
 import time
 
-from deepprune.bench import bench
-from deepprune.synthetic import synthetic_traceset
+from deepprune.engine.bench import bench
+from deepprune.formats.synthetic import synthetic_traceset
 
 SPECS = (
     "cons",

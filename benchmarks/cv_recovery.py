@@ -26,10 +26,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from deepprune.bench import bench
-from deepprune.datasets import resolve
+from deepprune.core.types import ProblemResult
+from deepprune.engine.bench import bench
+from deepprune.formats.datasets import resolve
 from deepprune.formats.loaders import load_traces
-from deepprune.types import ProblemResult
 
 GRIDS = {"futile": ("0", "0.1", "0.15", "0.2", "0.25"),
          "recover_max": ("none", "24", "20", "16", "12", "10", "8")}
@@ -38,7 +38,7 @@ ORACLE = "oracle:prefix=tokens:64"
 
 
 def _same(a: str | None, b: str | None, kind: object) -> bool:
-    from deepprune.answers import answers_equal
+    from deepprune.core.answers import answers_equal
 
     if a is None or b is None:
         return a is None and b is None

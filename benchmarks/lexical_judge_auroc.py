@@ -2,7 +2,7 @@
 
     python benchmarks/lexical_judge_auroc.py ../shared/data/traces/qwen25_math_instruct_math100_x8.jsonl
 
-Labels: 1 when the two traces' final answers are equivalent (deepprune.answers.group_answers).
+Labels: 1 when the two traces' final answers are equivalent (deepprune.core.answers.group_answers).
 The proper judge evaluation (held-out problems, ROC plots) is ``deepprune judge eval``.
 """
 
@@ -13,11 +13,11 @@ import sys
 
 from sklearn.metrics import roc_auc_score
 
-from deepprune.answers import group_answers
+from deepprune.core.answers import group_answers
+from deepprune.core.prefix import PrefixWatcher, Truncation
 from deepprune.formats.loaders import load_traces
 from deepprune.judges.base import Pair
 from deepprune.judges.lexical import LexicalJudge
-from deepprune.prefix import PrefixWatcher, Truncation
 
 
 def main(path: str, rules: tuple[str, ...] = ("words:3", "words:5", "words:25", "tokens:64", "tokens:128")) -> None:

@@ -18,8 +18,8 @@ import argparse
 import asyncio
 import statistics
 
-from deepprune.datasets import resolve
 from deepprune.engine.replay import replay_orderings
+from deepprune.formats.datasets import resolve
 from deepprune.formats.loaders import load_traces
 from deepprune.strategies.registry import build
 

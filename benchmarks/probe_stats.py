@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from deepprune.answers import answers_equal
-from deepprune.datasets import resolve
+from deepprune.core.answers import answers_equal
+from deepprune.formats.datasets import resolve
 from deepprune.formats.loaders import load_traces
 
 

@@ -16,11 +16,11 @@ import dataclasses
 
 import numpy as np
 
-from deepprune.answers import answers_equal
-from deepprune.datasets import resolve
+from deepprune.core.answers import answers_equal
+from deepprune.core.types import AnswerProbe, Trace, TraceSet
+from deepprune.formats.datasets import resolve
 from deepprune.formats.loaders import load_traces
 from deepprune.formats.tracefile import write_traces
-from deepprune.types import AnswerProbe, Trace, TraceSet
 
 
 def main(argv: list[str] | None = None) -> int:

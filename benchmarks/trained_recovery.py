@@ -18,15 +18,15 @@ import asyncio
 import functools
 import time
 
+from deepprune.core.prefix import Truncation
 from deepprune.core.protocol import StrategyFactory
-from deepprune.datasets import resolve
 from deepprune.engine.judge_sweep import _per_problem, _replay
+from deepprune.formats.datasets import resolve
 from deepprune.formats.loaders import load_traces
 from deepprune.judges.crossval import cross_validate
 from deepprune.judges.learned import PrefixEncoder
 from deepprune.judges.pairs import build_pairs
 from deepprune.judges.training import JudgeTrainingArgs
-from deepprune.prefix import Truncation
 from deepprune.strategies.cons import ConsensusStrategy
 from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
 

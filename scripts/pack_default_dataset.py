@@ -21,11 +21,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deepprune.answers import answers_equal, group_answers
-from deepprune.datasets import DEFAULT_DATASET
+from deepprune.core.answers import answers_equal, group_answers
+from deepprune.formats.datasets import DEFAULT_DATASET
 from deepprune.formats.tracefile import FORMAT, problem_to_record, read_traces, trace_to_record
-from deepprune.localserver import LLAMA_CPP_PYTHON_VERSION
-from deepprune.voting import majority_vote
+from deepprune.servers.local import LLAMA_CPP_PYTHON_VERSION
+from deepprune.core.voting import majority_vote
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "src" / "deepprune" / "data"
@@ -121,11 +121,11 @@ def main() -> None:
         "prefix; GSM8K question as is) |",
         f"| sampling | temperature {s.get('temperature')}, top-p {s.get('top_p')}, max {s.get('max_tokens')} new "
         f"tokens, top-{s.get('top_logprobs')} logprobs per token, base seed {s.get('seed')}; trace seed = "
-        "`deepprune.collect.trace_seed(0, problem_id, index)` |",
+        "`deepprune.engine.collect.trace_seed(0, problem_id, index)` |",
         "| per token | token string, sampled-token logprob, DeepConf confidence `-(1/20) * sum of the top-20 "
         "logprobs` (5 decimals) |",
         "| tokens | `n_tokens` = tokens streamed by the server (exact: one logprobs entry per token) |",
-        "| answers | `deepprune.answers.extract_answer(text, kind)` (last `\\boxed{}`, else fallbacks); "
+        "| answers | `deepprune.core.answers.extract_answer(text, kind)` (last `\\boxed{}`, else fallbacks); "
         "`null` when none |",
         f"| problems | {len(problems)}: {', '.join(f'{len(v)} {k}' for k, v in by_src.items())} "
         "(selection below) |",
@@ -138,7 +138,7 @@ def main() -> None:
         "## Selection",
         "",
         "MATH-500 problems of levels 2, 3 and 4 and GSM8K test problems, each file shuffled with",
-        "`numpy.random.default_rng(0)` and cut to its first 20 (`deepprune.collect.select_problems`,",
+        "`numpy.random.default_rng(0)` and cut to its first 20 (`deepprune.engine.collect.select_problems`,",
         "`--select level=2,3,4 --shuffle-seed 0 --limit 20`).",
         "",
         "## Exact command",
@@ -166,7 +166,7 @@ def main() -> None:
         "problems have several distinct answers. That makes it a hard, high-disagreement case for",
         "self-consistency (the opposite of the shared MATH-100x8 traces, where ~91% of traces agree): pruning",
         "must not stop the minority of good traces. Every trace carries per-token confidences, so DeepConf",
-        "runs on it; accuracy figures below use `deepprune.answers.answers_equal` (math-verify).",
+        "runs on it; accuracy figures below use `deepprune.core.answers.answers_equal` (math-verify).",
         "",
         "## Results",
         "",

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from deepprune.collect import _sample
 from deepprune.core import Action, Event, TraceFinished
-from deepprune.runner import run_problem
+from deepprune.core.types import FinishReason, Problem, Trace
+from deepprune.engine.collect import _sample
+from deepprune.engine.runner import run_problem
 from deepprune.sources.accumulate import StreamAccumulator
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
 from deepprune.strategies.cons import ConsensusStrategy
-from deepprune.types import FinishReason, Problem, Trace
 from fake_openai import FakeServer, chat_chunk
 
 PROBLEM = Problem("p", "What is 6 * 7?", "42")

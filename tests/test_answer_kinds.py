@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import deepprune as dp
-from deepprune.answers import (
+from deepprune.cli import main
+from deepprune.core.answers import (
     answers_equal,
     canonical_key,
     detect_kind,
@@ -27,12 +28,11 @@ from deepprune.answers import (
     text_key,
     yesno_key,
 )
-from deepprune.cli import main
-from deepprune.errors import ConfigError, DataError
+from deepprune.core.errors import ConfigError, DataError
+from deepprune.core.types import AnswerKind, Problem, Trace, TraceSet
+from deepprune.core.voting import majority_vote
 from deepprune.formats.loaders import load_generic, load_traces, parse_mapping
 from deepprune.formats.tracefile import read_traces, write_traces
-from deepprune.types import AnswerKind, Problem, Trace, TraceSet
-from deepprune.voting import majority_vote
 from lastletter import MAPPING, exact_vote_accuracy, make_rows, write
 
 # (gold, prediction, equal) -- text

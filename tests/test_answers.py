@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from deepprune.answers import answers_equal, canonical_key, extract_answer, group_answers, last_boxed
-from deepprune.types import AnswerKind
+from deepprune.core.answers import answers_equal, canonical_key, extract_answer, group_answers, last_boxed
+from deepprune.core.types import AnswerKind
 
 MATH100_CASES = [
     ('420', '420', True),

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from deepprune.bench import bench, check_traceset
 from deepprune.cli import main
-from deepprune.errors import DataError
+from deepprune.core.errors import DataError
+from deepprune.core.tokens import approx_tokens
+from deepprune.core.types import Problem, TraceSet
+from deepprune.engine.bench import bench, check_traceset
 from deepprune.formats import load_traces
-from deepprune.synthetic import synthetic_traceset
-from deepprune.tokens import approx_tokens
-from deepprune.types import Problem, TraceSet
+from deepprune.formats.synthetic import synthetic_traceset
 
 
 def _independent_cons(path: Path) -> tuple[float, int]:
@@ -73,7 +73,7 @@ def test_orderings_oracle_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_oracle_tokens_by_hand() -> None:
-    from deepprune.types import AnswerKind, Trace
+    from deepprune.core.types import AnswerKind, Trace
 
     p = Problem("p", "q", "1", AnswerKind.INTEGER)
     lengths = [100, 80, 120, 10, 90]

@@ -11,15 +11,15 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from deepprune.engine.runner import run
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.lexical import LexicalJudge
-from deepprune.replayserver import ReplayServer, ServerConfig
-from deepprune.runner import run
+from deepprune.servers.replay import ReplayServer, ServerConfig
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import EndpointConfig
 from deepprune.strategies.base import Action, Decision, Event, Launch, RunContext, Strategy, TraceFinished
 from deepprune.strategies.deepprune import DeepPruneStrategy
-from deepprune.synthetic import synthetic_traceset
 
 TS = synthetic_traceset(2, 4, seed=3, mean_tokens=40)
 SLEEP = 0.6

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from deepprune.loadgen import Shape, encode_stream
+from deepprune.servers.loadgen import Shape, encode_stream
 from deepprune.sources.openai_client import (
     EndpointConfig,
     StreamClient,

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from deepprune.collect import collect, default_rounds, plan_jobs, select_problems, trace_seed
-from deepprune.errors import ClientError, ConfigError, DataError
+from deepprune.core.errors import ClientError, ConfigError, DataError
+from deepprune.core.types import AnswerKind, FinishReason, Problem
+from deepprune.engine.collect import collect, default_rounds, plan_jobs, select_problems, trace_seed
 from deepprune.formats.tracefile import read_traces
 from deepprune.sources.openai_client import EndpointConfig
-from deepprune.types import AnswerKind, FinishReason, Problem
 from fake_openai import FakeServer
 
 PROBLEMS = [Problem(f"q{i}", f"question {i}", "42", AnswerKind.INTEGER) for i in range(3)]

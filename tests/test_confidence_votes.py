@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from deepprune.confidence import mean_logprob, self_certainty, token_confidence
-from deepprune.errors import ConfigError
+from deepprune.core.confidence import mean_logprob, self_certainty, token_confidence
+from deepprune.core.errors import ConfigError
 from deepprune.strategies.cisc import softmax_weights
 from deepprune.strategies.registry import build
 from deepprune.strategies.rpc import fit_weibull_mixture, prune_low_probability

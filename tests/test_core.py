@@ -8,13 +8,13 @@ import pytest
 
 import deepprune.core as core
 from deepprune.core import FunctionPeek, RunContext, StrategySpec, take, trace_seed
-from deepprune.errors import ConfigError, NotApplicable, ProtocolError, StrategyError
-from deepprune.runner import run_problem
+from deepprune.core.errors import ConfigError, NotApplicable, ProtocolError, StrategyError
+from deepprune.core.types import Problem, Trace, TraceSet
+from deepprune.engine.runner import run_problem
 from deepprune.sources.base import HasAnswerPeek
 from deepprune.sources.live import LiveSession
 from deepprune.sources.replay import RecordedAnswers, ReplaySession, ReplaySource
 from deepprune.strategies.oracle import OracleStrategy
-from deepprune.types import Problem, Trace, TraceSet
 
 PROBLEM = Problem("p", "q", "1")
 
@@ -63,7 +63,7 @@ def test_not_applicable_and_protocol_error_are_both_strategy_errors() -> None:
 
 
 def test_moved_names_are_the_same_objects_where_they_used_to_be() -> None:
-    import deepprune.collect as collect
+    import deepprune.engine.collect as collect
     import deepprune.strategies.base as base
     import deepprune.strategies.registry as registry
 

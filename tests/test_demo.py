@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from deepprune.cli import main
-from deepprune.datasets import DEFAULT_DATASET, resolve, shipped
-from deepprune.errors import DataError
+from deepprune.core.errors import DataError
+from deepprune.formats.datasets import DEFAULT_DATASET, resolve, shipped
 
 
 def _need_default() -> None:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from deepprune.cli import main
-from deepprune.errors import ClientError, ConfigError, RequestTimeout, ServerError, StreamError
+from deepprune.core.errors import ClientError, ConfigError, RequestTimeout, ServerError, StreamError
+from deepprune.engine.liverun import LiveRow, ResultsFile, RunSettings, run_live
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.formats.tracefile import write_traces
-from deepprune.liverun import LiveRow, ResultsFile, RunSettings, run_live
-from deepprune.replayserver import Fault, ReplayServer, ServerConfig
-from deepprune.replayserver.stats import RequestRecord
+from deepprune.servers.replay import Fault, ReplayServer, ServerConfig
+from deepprune.servers.replay.stats import RequestRecord
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import EndpointConfig
 from deepprune.sources.pool import EndpointPool, PoolConfig, is_endpoint_failure
-from deepprune.synthetic import synthetic_traceset
 
 TS = synthetic_traceset(4, 8, seed=11, mean_tokens=30, with_confs=True)
 
@@ -111,7 +112,13 @@ def test_which_failures_blame_the_endpoint() -> None:
 
 # ---------------------------------------------------------------------------------- two servers
 def _served(*servers: ReplayServer) -> list[tuple[str | None, int | None, int, int]]:
-    """Every token a server streamed, per trace segment: (problem, trace, offset, tokens sent)."""
+    """Every token a server streamed, per trace segment: (problem, trace, offset, tokens sent).
+
+    A client may read a stream's last byte before the server's handler has returned and recorded
+    it: wait (at most 5 s) until no stream is active, which means every record is in."""
+    deadline = time.monotonic() + 5.0
+    while any(s.stats().active_streams for s in servers) and time.monotonic() < deadline:
+        time.sleep(0.01)
     recs: list[RequestRecord] = [r for s in servers for r in s.stats().records]
     return sorted((r.problem_id, r.trace_index, r.offset, r.sent_tokens) for r in recs if r.sent_tokens)
 
@@ -172,6 +179,10 @@ def test_two_servers_spread_and_one_dying_mid_run_loses_nothing(tmp_path: Path) 
                 assert pool is not None
                 failures = pool.endpoints[1].failures
             await asyncio.gather(*killed)
+            for _ in range(500):  # the servers run on this loop: let their handlers record (see _served)
+                if not any(s.stats().active_streams for s in (a, b)):
+                    break
+                await asyncio.sleep(0.01)
             return rows, _served(a, b), failures, b.stats().requests
     rows, served, failures, b_requests = asyncio.run(killed_run())
     assert failures >= 1 and b_requests > 0            # B served problem 1, then refused and was marked down

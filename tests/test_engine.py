@@ -8,15 +8,15 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from deepprune.bench import bench
 from deepprune.core import Event, StrategySpec, TraceFinished
+from deepprune.core.errors import ClientError
+from deepprune.core.types import Problem, TraceSet
 from deepprune.engine import aggregate, replay, replay_orderings, run_each
-from deepprune.errors import ClientError
-from deepprune.runner import run
+from deepprune.engine.bench import bench
+from deepprune.engine.runner import run
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.strategies.cons import ConsensusStrategy
 from deepprune.strategies.registry import build
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import Problem, TraceSet
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from deepprune.errors import ConfigError, DataError, FormatError
+from deepprune.core.errors import ConfigError, DataError, FormatError
+from deepprune.core.types import AnswerKind, Problem, Trace
 from deepprune.formats import ReadReport, TraceWriter, load_problems, load_traces, read_traces, write_traces
 from deepprune.formats.loaders import detect_format, parse_mapping
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import AnswerKind, Problem, Trace
+from deepprune.formats.synthetic import synthetic_traceset
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
-from deepprune.errors import ConfigError, DataError, FormatError
+from deepprune.core.errors import ConfigError, DataError, FormatError
+from deepprune.engine.liverun import ResultsFile, RunSettings
 from deepprune.formats.appendlog import prepare_append
 from deepprune.formats.loaders import load_traces
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.formats.tracefile import TraceWriter, read_traces, write_traces
-from deepprune.liverun import ResultsFile, RunSettings
-from deepprune.replayserver import ReplayServer, ServerConfig
-from deepprune.synthetic import synthetic_traceset
+from deepprune.servers.replay import ReplayServer, ServerConfig
 
 TS = synthetic_traceset(3, 4, seed=5, mean_tokens=20, with_confs=True)
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from deepprune.cli import main
-from deepprune.errors import ConfigError, DataError
+from deepprune.core.errors import ConfigError, DataError
 from deepprune.formats import tracefile
 from deepprune.formats.loaders import load_traces
 
@@ -429,8 +429,8 @@ def test_bad_budget_timeout_and_rate_flags(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_bench_library_rejects_a_non_positive_budget() -> None:
-    from deepprune.bench import bench as run_bench
-    from deepprune.datasets import resolve
+    from deepprune.engine.bench import bench as run_bench
+    from deepprune.formats.datasets import resolve
 
     ts = load_traces(resolve("default"))
     for budget in (0, -1):
@@ -502,7 +502,7 @@ def test_leaderboard_rejects_an_empty_row_list(tmp_path: Path, capsys: pytest.Ca
 # ------------------------------------------------------------------ 17. local-server alias
 
 def test_local_server_alias_follows_the_model(tmp_path: Path) -> None:
-    from deepprune.localserver import MODEL_NAME, LocalServer, LocalServerConfig
+    from deepprune.servers.local import MODEL_NAME, LocalServer, LocalServerConfig
 
     def cmd(cfg: LocalServerConfig, model: Path) -> list[str]:
         srv = LocalServer(cfg)

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from deepprune.cli import main
+from deepprune.core.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.formats.tracefile import write_traces
-from deepprune.replayserver import Fault, ReplayServer, ServerConfig
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
+from deepprune.servers.replay import Fault, ReplayServer, ServerConfig
 
 TS = synthetic_traceset(3, 8, seed=11, mean_tokens=30, with_confs=True)
 
@@ -145,7 +145,7 @@ def _long_traceset(n_chars: int, *, with_tokens: bool) -> TraceSet:
 def test_replay_of_a_long_trace_copies_its_text_a_bounded_number_of_times(spec: str, with_tokens: bool) -> None:
     """Prefix strategies watch a trace with few reasoning words to its end; each progress event
     used to copy the text so far (quadratic). Count the characters copied instead of timing."""
-    from deepprune.bench import bench
+    from deepprune.engine.bench import bench
 
     ts = _long_traceset(120_000, with_tokens=with_tokens)
     total = sum(len(t.text) for t in ts.traces["long"])
@@ -157,7 +157,7 @@ def test_replay_of_a_long_trace_copies_its_text_a_bounded_number_of_times(spec: 
 
 
 def test_trace_progress_text_view_is_the_text_so_far() -> None:
-    from deepprune.prefix import PrefixWatcher, Truncation
+    from deepprune.core.prefix import PrefixWatcher, Truncation
     from deepprune.strategies.base import TraceProgress
 
     ev = TraceProgress(0, 3, "so wait then more", None, text_end=9)
@@ -267,7 +267,7 @@ def test_credentials_never_reach_logs_errors_or_files(userinfo: str, tmp_path: P
 
 
 def test_redaction_helper() -> None:
-    from deepprune.redact import redact, redact_url, register
+    from deepprune.core.redact import redact, redact_url, register
 
     assert redact_url("https://a:b@h/v1?x=1#f") == "https://***@h/v1?***#f"
     register("tok-abcdef")

@@ -39,6 +39,6 @@ def test_public_api_exports_strategies_and_judges() -> None:
     assert issubclass(deepprune.ShortMStrategy, deepprune.Strategy)
     # the llama.cpp build-and-launch helper is not public API, but older code still finds it
     assert "LocalServer" not in deepprune.__all__ and "LocalServer" not in dir(deepprune)
-    assert deepprune.LocalServer.__module__ == "deepprune.localserver"
+    assert deepprune.LocalServer.__module__ == "deepprune.servers.local"
     strat = deepprune.DeepPruneStrategy(deepprune.LexicalJudge())
     assert strat.judge.name == "lexical"

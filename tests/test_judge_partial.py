@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from deepprune.cli import main
+from deepprune.core.types import AnswerKind, Problem, Trace, TraceSet
 from deepprune.judges.pairs import PAIRS_FORMAT, PairDataset, build_pairs
-from deepprune.types import AnswerKind, Problem, Trace, TraceSet
 
 
 def _ts() -> TraceSet:

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from deepprune.cli import main
+from deepprune.core.errors import ConfigError
+from deepprune.core.types import TraceSet
 from deepprune.engine.judge_sweep import prefix_sweep
-from deepprune.errors import ConfigError
 from deepprune.formats import write_traces
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.crossval import problem_folds
 from deepprune.report import markdown_sweep, plot_sweep
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import TraceSet
 
 _ROUTE = re.compile(r"step (\d+)-")
 

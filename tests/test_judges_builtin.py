@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from deepprune.errors import ConfigError, StrategyError
+from deepprune.core.errors import ConfigError, StrategyError
+from deepprune.core.types import AnswerKind, Problem
 from deepprune.judges import registry
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.lexical import LexicalJudge
@@ -16,7 +17,6 @@ from deepprune.judges.registry import available_judges, make_judge, register_jud
 from deepprune.judges.simulated import ConstantJudge, NoisyOracleJudge, auroc_to_mu
 from deepprune.strategies.base import RunContext
 from deepprune.strategies.registry import build
-from deepprune.types import AnswerKind, Problem
 
 
 def _ctx(answers: list[str | None], seed: int = 0) -> RunContext:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deepprune.cli import main
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 from deepprune.formats import write_traces
 from deepprune.judges.pairs import PairDataset
 from test_judges_training import synthetic_traces

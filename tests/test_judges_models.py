@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from deepprune.errors import ClientError
+from deepprune.core.errors import ClientError
 from deepprune.judges.base import Pair
 from deepprune.judges.zero_shot import ZeroShotJudge
 
@@ -70,7 +70,7 @@ def test_deepprune4b_adapter_loads_a_tiny_random_qwen3(tmp_path: Path, architect
 
 
 def test_deepprune4b_adapter_explains_a_missing_model(tmp_path: Path) -> None:
-    from deepprune.errors import ConfigError, DataError
+    from deepprune.core.errors import ConfigError, DataError
     from deepprune.judges.deepprune4b import DeepPruneJudge4B
 
     with pytest.raises(DataError, match="config"):
@@ -121,8 +121,8 @@ def server_url() -> Iterator[str]:
     if url:
         yield url
         return
-    from deepprune.errors import LocalServerError
-    from deepprune.localserver import LocalServer, LocalServerConfig
+    from deepprune.core.errors import LocalServerError
+    from deepprune.servers.local import LocalServer, LocalServerConfig
 
     # builds the server on first use (cached) unless DEEPPRUNE_NO_BUILD=1, like tests/test_live_server.py
     srv = LocalServer(LocalServerConfig(parallel=2, threads=1, build=os.environ.get("DEEPPRUNE_NO_BUILD") != "1"))

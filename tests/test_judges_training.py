@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepprune.errors import ConfigError, FormatError, UndefinedMetricWarning
+from deepprune.core.errors import ConfigError, FormatError, UndefinedMetricWarning
+from deepprune.core.types import Problem, Trace, TraceSet
 from deepprune.judges.base import Pair
 from deepprune.judges.metrics import auroc, tnr_at_fnr
 from deepprune.judges.pairs import PairDataset, build_pairs, split_problems
 from deepprune.judges.training import JudgeTrainingArgs, focal_loss_value, oversample_indices
-from deepprune.types import Problem, Trace, TraceSet
 
 
 def synthetic_traces(n_problems: int = 40, k: int = 6, seed: int = 0, name: str = "synth") -> TraceSet:
@@ -191,7 +191,7 @@ def test_trained_judge_learns_saves_and_loads(tmp_path: Path) -> None:
 
 
 def test_load_judge_rejects_a_directory_without_config(tmp_path: Path) -> None:
-    from deepprune.errors import DataError
+    from deepprune.core.errors import DataError
     from deepprune.judges.trained import load_judge
 
     with pytest.raises(DataError, match=r"config\.json"):

@@ -2,11 +2,17 @@
 
 Layers, lowest first (``docs`` and ``deepprune.core``'s docstring say the same):
 
-0. core: ``deepprune.core`` and the plain-data modules (types, errors, answers, voting, ...);
+0. ``deepprune.core`` (the protocol and the plain-data modules: types, errors, answers, voting,
+   ...) and ``deepprune.formats`` (trace files, datasets);
 1. sources, strategies, judges (strategies may use judges; sources use neither);
-2. the engine: the runner and the drivers built on it (bench, simulate, demo, liverun, collect);
-3. servers and reports (replay server, local server, report, leaderboard);
+2. ``deepprune.engine``: the runner and the drivers built on it (bench, simulate, demo, liverun,
+   collect, probing, workers, the judge sweep);
+3. ``deepprune.servers`` (replay server, local server, load generator) and ``deepprune.report``
+   (tables, plots, the leaderboard);
 4. the CLI and the package root.
+
+The top level holds only these folders (and ``__init__``/``__main__``): a new module goes into the
+folder of its layer.
 
 Every ``import`` statement counts, also those inside functions (a lazy import is still a
 dependency); only ``if TYPE_CHECKING:`` blocks are left out.
@@ -21,11 +27,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "deepprune"
 
-CORE = {"core", "types", "errors", "answers", "voting", "tokens", "prefix", "redact", "confidence",
-        "datasets", "formats", "synthetic"}
+CORE = {"core", "formats"}
 LOWER = {"sources": 1, "strategies": 1, "judges": 1}
-ENGINE = {"runner", "engine", "bench", "simulate", "demo", "liverun", "collect", "probing"}
-TOP = {"replayserver": 3, "localserver": 3, "report": 3, "leaderboard": 3, "cli": 4, "__main__": 4, "": 4}
+ENGINE = {"engine"}
+TOP = {"servers": 3, "report": 3, "cli": 4, "__main__": 4, "": 4}
 
 KNOWN_EXCEPTIONS: set[str] = set()
 """Modules allowed to break the layer rule: none (the judge prefix sweep, a benchmark driver, moved
@@ -118,7 +123,7 @@ def test_every_layer_imports_only_below_itself() -> None:
 def test_the_rule_catches_an_upward_import() -> None:
     tree = ast.parse("def f():\n    from deepprune.strategies.registry import take\n")
     assert _violations("judges.example", _imports(tree)) != []
-    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from deepprune.bench import BenchRow\n")
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from deepprune.engine.bench import BenchRow\n")
     assert _violations("core.example", _imports(tree)) == []
 
 
@@ -159,3 +164,12 @@ def test_the_judges_cycle_is_gone_also_for_lazy_imports() -> None:
     assert "judges.trained" not in learned and "judges.crossval" not in learned
     assert "judges.crossval" not in trained
     assert {"judges.trained", "judges.learned"} <= crossval
+
+
+def test_the_top_level_holds_only_the_layer_folders() -> None:
+    """No flat modules beside the folders: every module lives in the folder of its layer."""
+    loose = sorted(p.name for p in SRC.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert loose == []
+    folders = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders <= CORE | set(LOWER) | ENGINE | set(TOP), folders - (CORE | set(LOWER) | ENGINE | set(TOP))
+    assert folders >= CORE | set(LOWER) | ENGINE | {"servers", "report", "cli"}

@@ -3,20 +3,24 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deepprune import leaderboard as lb
-from deepprune.bench import bench
 from deepprune.cli import main
+from deepprune.core.errors import DataError, FormatError
 from deepprune.core.records import BenchRow
-from deepprune.datasets import ShippedDataset
-from deepprune.errors import DataError, FormatError
+from deepprune.core.types import TraceSet
+from deepprune.engine.bench import bench
+from deepprune.formats.datasets import ShippedDataset
 from deepprune.formats.loaders import load_traces
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import TraceSet
+from deepprune.formats.synthetic import synthetic_traceset
+from deepprune.report import leaderboard as lb
+from deepprune.report.leaderboard import board as board_module
+from deepprune.report.leaderboard.common import runs as _runs
+from deepprune.report.leaderboard.markdown import _md_table
 
 ALGORITHMS = Path(__file__).resolve().parents[2] / "shared" / "docs" / "ALGORITHMS.md"
 
@@ -158,7 +162,7 @@ def test_duplicate_results_are_an_error(tmp_path: Path) -> None:
 def test_datasheet_of_a_shipped_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sheet = tmp_path / "ds1.md"
     sheet.write_text("# ds1\nCollected <carefully> & documented.\n", encoding="utf-8")
-    monkeypatch.setattr(lb, "shipped", lambda: [ShippedDataset("ds1", tmp_path / "ds1.jsonl.gz", sheet)])
+    monkeypatch.setattr(board_module, "shipped", lambda: [ShippedDataset("ds1", tmp_path / "ds1.jsonl.gz", sheet)])
     board = lb.build_leaderboard(lb.load_results([write(tmp_path, board_rows())]))
     assert board.measured.columns[0].datasheet_name == "ds1"
     assert board.measured.columns[1].datasheet is None
@@ -199,7 +203,7 @@ def test_reference_file_errors(tmp_path: Path) -> None:
     p = write(tmp_path, {"format": "other"})
     with pytest.raises(FormatError, match="format"):
         lb.load_reference(p)
-    good = json.loads(Path(str(lb.resources.files("deepprune") / "data" / "reference_leaderboard.json"))
+    good = json.loads(Path(str(resources.files("deepprune") / "data" / "reference_leaderboard.json"))
                       .read_text(encoding="utf-8"))
     good["rows"][0]["cells"].pop()
     with pytest.raises(DataError, match=r"rows\[0\]\.cells.*8 cells for 9 columns"):
@@ -295,13 +299,13 @@ def test_columns_of_one_model_sit_together_and_command_refs_compress(tmp_path: P
     rows = [*board_rows(), row("cons", "ds3"), row("esc", "ds3")]
     board = lb.build_leaderboard(lb.load_results([write(tmp_path, rows)]))
     assert [c.label for c in board.measured.columns] == ["m1 · ds1", "m1 · ds3", f"{lb.UNKNOWN_MODEL} · ds2"]
-    assert lb._runs([5, 0, 1, 2, 7, 8]) == [(0, 2), (5, 5), (7, 8)]
+    assert _runs([5, 0, 1, 2, 7, 8]) == [(0, 2), (5, 5), (7, 8)]
     cmds = [f"deepprune bench d{i}" for i in range(3)]
     one = lb.Row("x", (lb.Cell(1.0, 0.5, command=0), lb.Cell(1.0, 0.5, command=1), lb.Cell(1.0, 0.5, command=2)))
     t = lb.Table("measured", "t", tuple(lb.Column("m", f"d{i}") for i in range(3)), (one,))
-    page = lb._html_table(t, "measured", cmds)
+    page = lb.html_table(t, "measured", cmds)
     assert '<sup>[1–3]</sup>' in page and "<sup>[2]" not in page
-    md = lb._md_table(t, cmds, refs=True)
+    md = _md_table(t, cmds, refs=True)
     assert md[2].startswith("| `x` <sup>[1–3]</sup> |")
 
 
@@ -316,7 +320,7 @@ def test_failures_and_judge_cost_are_shown(tmp_path: Path) -> None:
 def test_not_applicable_rows_are_left_out_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from deepprune.leaderboard import load_results as _load
+    from deepprune.report.leaderboard import load_results as _load
 
     rows = [
         {"dataset": "d", "strategy": "cons", "accuracy": 0.5, "tokens": 100.0},
@@ -325,7 +329,7 @@ def test_not_applicable_rows_are_left_out_with_a_warning(tmp_path: Path, caplog:
     ]
     path = tmp_path / "r.json"
     path.write_text(json.dumps(rows))
-    with caplog.at_level(logging.WARNING, logger="deepprune.leaderboard"):
+    with caplog.at_level(logging.WARNING, logger="deepprune.report.leaderboard"):
         got = _load([path])
     assert [r.strategy for r in got] == ["cons"]
     assert "deepconf-low on d) is n/a" in caplog.text

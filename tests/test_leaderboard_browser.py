@@ -170,11 +170,11 @@ def _values(driver: Any, table: str, col: int) -> list[float | None]:
 def test_real_bench_results_sort_in_the_browser(driver: Any, math100_path: Path, tmp_path: Path) -> None:
     """The Done-when check: bench results of the shared MATH traces (and of the embedded dataset,
     when the package ships one), turned into a page that sorts correctly."""
-    from deepprune.bench import bench
-    from deepprune.datasets import resolve, shipped
+    from deepprune.core.types import TraceSet
+    from deepprune.engine.bench import bench
+    from deepprune.formats.datasets import resolve, shipped
     from deepprune.formats.loaders import load_traces
     from deepprune.strategies.registry import available
-    from deepprune.types import TraceSet
 
     sets = [load_traces(math100_path)]
     if shipped():

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections import Counter
 
-from deepprune import leaderboard as lb
+from deepprune.report import leaderboard as lb
 from deepprune.report.leaderboard.chart import pareto_svg
 
 

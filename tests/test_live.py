@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from deepprune.errors import ClientError, RequestTimeout, ServerError, StreamError
-from deepprune.runner import run_problem
+from deepprune.core.errors import ClientError, RequestTimeout, ServerError, StreamError
+from deepprune.core.types import AnswerKind, FinishReason, Problem
+from deepprune.engine.runner import run_problem
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import (
     EndpointConfig,
@@ -35,7 +36,6 @@ from deepprune.strategies.base import (
     TraceProgress,
 )
 from deepprune.strategies.cons import ConsensusStrategy
-from deepprune.types import AnswerKind, FinishReason, Problem
 from fake_openai import FakeServer, chat_chunk
 
 URL = "http://fake.test/v1"
@@ -332,7 +332,7 @@ def test_failed_trace_becomes_trace_failed_with_its_tokens() -> None:
             return [f"data: {json.dumps(chat_chunk(['a', 'b']))}\n\n", httpx.RemoteProtocolError("eof")]
         return FakeServer(n_tokens=4).lines(body)
     bad_seed: list[int] = []
-    from deepprune.collect import trace_seed
+    from deepprune.engine.collect import trace_seed
     bad_seed.append(trace_seed(0, PROBLEM.id, 1))
     server = FakeServer(script=script)
     strat = _StopFirstAfter(after=10**6)

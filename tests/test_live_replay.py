@@ -15,11 +15,13 @@ from collections.abc import Sequence
 
 import pytest
 
-from deepprune.answers import extract_answer
-from deepprune.errors import ClientError, StrategyError
-from deepprune.liverun import RunSettings, run_live
-from deepprune.replayserver import Fault, ReplayServer, ServerConfig
-from deepprune.runner import run, run_problem
+from deepprune.core.answers import extract_answer
+from deepprune.core.errors import ClientError, StrategyError
+from deepprune.core.types import ProblemResult, TraceSet
+from deepprune.engine.liverun import RunSettings, run_live
+from deepprune.engine.runner import run, run_problem
+from deepprune.formats.synthetic import synthetic_traceset
+from deepprune.servers.replay import Fault, ReplayServer, ServerConfig
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import EndpointConfig
 from deepprune.sources.replay import ReplaySource
@@ -36,8 +38,6 @@ from deepprune.strategies.base import (
     TraceProgress,
 )
 from deepprune.strategies.registry import build
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import ProblemResult, TraceSet
 
 
 def _reextracted(ts: TraceSet) -> TraceSet:
@@ -298,7 +298,7 @@ def test_math100_live_equals_replay_more_problems(math100_path: object) -> None:
 
 
 def _default_problems(ids: Sequence[str]) -> TraceSet:
-    from deepprune.datasets import resolve
+    from deepprune.formats.datasets import resolve
     from deepprune.formats.loaders import load_traces
 
     ts = load_traces(resolve("default"))

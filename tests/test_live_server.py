@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from deepprune.errors import LocalServerError
+from deepprune.core.errors import LocalServerError
+from deepprune.core.types import AnswerKind, Problem
+from deepprune.engine.runner import run_problem
 from deepprune.formats.tracefile import read_traces
-from deepprune.localserver import MODEL_NAME, LocalServer, LocalServerConfig
-from deepprune.runner import run_problem
+from deepprune.servers.local import MODEL_NAME, LocalServer, LocalServerConfig
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import EndpointConfig
 from deepprune.strategies.base import (
@@ -35,7 +36,6 @@ from deepprune.strategies.base import (
     TraceFinished,
 )
 from deepprune.strategies.cons import ConsensusStrategy
-from deepprune.types import AnswerKind, Problem
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from deepprune.core.errors import ConfigError, FormatError
 from deepprune.core.records import BenchRow
-from deepprune.errors import ConfigError, FormatError
+from deepprune.engine.liverun import ResultsFile, RunSettings, load_problems_any, run_live, summarize
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.formats.tracefile import write_traces
-from deepprune.liverun import ResultsFile, RunSettings, load_problems_any, run_live, summarize
 from deepprune.sources.replay import ReplaySource
-from deepprune.synthetic import synthetic_traceset
 
 TS = synthetic_traceset(6, 8, seed=3, mean_tokens=80)
 

@@ -8,12 +8,12 @@ import os
 import httpx
 import pytest
 
-from deepprune.errors import ConfigError
-from deepprune.loadgen import GeneratorConfig, LoadGenerator, Shape, encode_stream
+from deepprune.core.errors import ConfigError
+from deepprune.core.types import FinishReason, Problem
+from deepprune.servers.loadgen import GeneratorConfig, LoadGenerator, Shape, encode_stream
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
 from deepprune.strategies.base import TraceFinished
-from deepprune.types import FinishReason, Problem
 
 
 def _open_fds() -> int:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from deepprune.errors import DataError
-from deepprune.liverun import LiveRow, ResultsFile, RunSettings, run_live
+from deepprune.core.errors import DataError
+from deepprune.core.types import ProblemResult
+from deepprune.engine.liverun import LiveRow, ResultsFile, RunSettings, run_live
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.sources.replay import ReplaySource
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import ProblemResult
 
 TS = synthetic_traceset(3, 4, seed=2, mean_tokens=40)
 

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from deepprune.errors import ClientError, ConfigError
+from deepprune.core.errors import ClientError, ConfigError
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.leakage import check_held_out, training_overlap
 from deepprune.sources.openai_client import EndpointConfig

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
+from deepprune.core.errors import DataError, NotApplicable, ProtocolError
 from deepprune.core.events import Launch, Probe, TraceProbed, TraceProgress
 from deepprune.core.protocol import Decision, RunContext, Strategy
+from deepprune.core.types import AnswerProbe, Problem, Trace, TraceSet
+from deepprune.engine.probing import parse_cuts, probe_file
 from deepprune.engine.runner import run_problem
-from deepprune.errors import DataError, NotApplicable, ProtocolError
 from deepprune.formats.tracefile import read_traces, trace_from_record, trace_to_record, write_traces
-from deepprune.probing import parse_cuts, probe_file
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import EndpointConfig
 from deepprune.sources.probe import PROBE_CUE, boxed_answer
 from deepprune.sources.replay import ReplaySource
 from deepprune.strategies.registry import build as make_strategy
-from deepprune.types import AnswerProbe, Problem, Trace, TraceSet
 from fake_openai import FakeServer, chat_chunk
 
 
@@ -260,7 +260,7 @@ def _never_agreeing(ts: TraceSet) -> TraceSet:
 
 
 def test_probe_exit_with_probes_that_never_agree_is_cons() -> None:
-    from deepprune.synthetic import synthetic_traceset
+    from deepprune.formats.synthetic import synthetic_traceset
 
     ts = _never_agreeing(synthetic_traceset(n_problems=5, k=12, seed=3, mean_tokens=200, probe_every=32))
     for seed in range(2):

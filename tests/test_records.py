@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from deepprune.bench import bench
 from deepprune.core import Action, Launch, RunContext, Stop
+from deepprune.core.errors import DataError, NotApplicable, ProtocolError
 from deepprune.core.records import BenchRow, read_row
-from deepprune.errors import DataError, NotApplicable, ProtocolError
+from deepprune.core.types import ProblemResult, TraceSet
+from deepprune.engine.bench import bench
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.strategies.cons import ConsensusStrategy
 from deepprune.strategies.registry import _REGISTRY, register
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import ProblemResult, TraceSet
 
 
 @pytest.fixture(scope="module")

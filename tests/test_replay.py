@@ -7,8 +7,9 @@ from typing import ClassVar
 
 import pytest
 
-from deepprune.errors import StrategyError
-from deepprune.runner import run_problem, run_sync
+from deepprune.core.errors import StrategyError
+from deepprune.core.types import AnswerKind, Problem, Trace, TraceSet
+from deepprune.engine.runner import run_problem, run_sync
 from deepprune.sources.replay import ReplaySource, ordering
 from deepprune.strategies.base import (
     Action,
@@ -24,7 +25,6 @@ from deepprune.strategies.base import (
     TraceProgress,
 )
 from deepprune.strategies.cons import ConsensusStrategy
-from deepprune.types import AnswerKind, Problem, Trace, TraceSet
 
 
 def _ts(lengths: Sequence[int], answers: Sequence[str | None] | None = None) -> TraceSet:

@@ -8,8 +8,8 @@ import json
 import re
 from typing import Any
 
-from deepprune.replayserver import ReplayServer, ServerConfig
-from deepprune.synthetic import synthetic_traceset
+from deepprune.formats.synthetic import synthetic_traceset
+from deepprune.servers.replay import ReplayServer, ServerConfig
 
 TS = synthetic_traceset(2, 4, seed=3, mean_tokens=12, with_confs=True)
 Q = TS.problems[0].question

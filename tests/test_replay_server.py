@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
+from deepprune.core.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
 from deepprune.formats.tracefile import FORMAT, write_traces
-from deepprune.replayserver import (
+from deepprune.servers.replay import (
     Assign,
     Fault,
     FaultKind,
@@ -29,7 +30,6 @@ from deepprune.replayserver import (
     synth_top_logprobs,
     token_pieces,
 )
-from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
 
 
 def make_traceset(n_problems: int = 2, k: int = 4, n_tokens: int = 40, *, confs: bool = True,
@@ -261,7 +261,7 @@ def test_trace_assignment_by_seed_and_round_robin() -> None:
 
 
 def test_deepprune_trace_seeds_map_to_trace_index() -> None:
-    from deepprune.collect import trace_seed
+    from deepprune.engine.collect import trace_seed
 
     ts = make_traceset(2, 4)
     ts = TraceSet(ts.problems, {pid: tuple(dataclasses.replace(t, seed=None) for t in tr)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.bench import bench
+from deepprune.engine.bench import bench
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.judges.metrics import JudgeReport
 from deepprune.report import judge_table, plot_pareto, plot_roc
-from deepprune.synthetic import synthetic_traceset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,9 +24,9 @@ import sys
 import matplotlib
 matplotlib.use("svg")
 before = matplotlib.get_backend()
-from deepprune.bench import bench
+from deepprune.engine.bench import bench
 from deepprune.report import plot_auroc_sweep, plot_pareto, plot_roc
-from deepprune.synthetic import synthetic_traceset
+from deepprune.formats.synthetic import synthetic_traceset
 ts = synthetic_traceset(n_problems=4, k=6, seed=0)
 rows = bench([ts], ["cons", "oracle:prefix=tokens:8",
                     "deepprune:judge=noisy-oracle,auroc=0.9,prefix=tokens:8"], orderings=2)

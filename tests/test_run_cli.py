@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from deepprune.cli import main
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.formats.tracefile import write_traces
-from deepprune.replayserver import ReplayServer, ServerConfig
-from deepprune.synthetic import synthetic_traceset
+from deepprune.servers.replay import ReplayServer, ServerConfig
 
 TS = synthetic_traceset(4, 8, seed=11, mean_tokens=30, with_confs=True)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from deepprune.localserver import _download_sdist_from_pypi
+from deepprune.servers.local import _download_sdist_from_pypi
 
 PAYLOAD = b"not really a tarball" * 1000
 

@@ -12,18 +12,18 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from deepprune.answers import extract_answer
-from deepprune.errors import ConfigError
+from deepprune.core.answers import extract_answer
+from deepprune.core.errors import ConfigError
+from deepprune.core.types import AnswerKind, Problem, ProblemResult, Trace, TraceSet
+from deepprune.engine.runner import run, run_sync
 from deepprune.formats.loaders import load_traces
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.lexical import LexicalJudge
-from deepprune.runner import run, run_sync
 from deepprune.sources.replay import ReplaySource
 from deepprune.strategies.registry import build
 from deepprune.strategies.slim_sc import SlimSCConfig, SlimSCStrategy
 from deepprune.strategies.st_bon import STBoNConfig, STBoNStrategy
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import AnswerKind, Problem, ProblemResult, Trace, TraceSet
 
 
 def _run(spec: str, ts: TraceSet, ordering_seed: int | None = None, budget: int | None = None) -> list[ProblemResult]:
@@ -262,7 +262,7 @@ def _reextracted(ts: TraceSet) -> TraceSet:
 def test_live_through_the_runner(spec: str) -> None:
     """Live arrival is not lock-step, so checkpoints see slightly different prefixes than in
     replay; the strategies still stop traces, answer every problem and cost less than cons@K."""
-    from deepprune.replayserver import ReplayServer, ServerConfig
+    from deepprune.servers.replay import ReplayServer, ServerConfig
     from deepprune.sources.live import LiveSource
     from deepprune.sources.openai_client import EndpointConfig
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from deepprune.bench import bench
+from deepprune.core.types import TraceSet
+from deepprune.engine.bench import bench
+from deepprune.engine.runner import run_sync
+from deepprune.engine.simulate import load_probe_summaries, simulate_traceset, sympy_to_latex
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.report import markdown_table, text_table
-from deepprune.runner import run_sync
-from deepprune.simulate import load_probe_summaries, simulate_traceset, sympy_to_latex
 from deepprune.sources.replay import ReplaySource
 from deepprune.strategies.registry import build
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import TraceSet
 
 SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces" / "qwen3_deepconf_brumo_hmmt"
 

@@ -13,7 +13,7 @@ import re
 import httpx
 import pytest
 
-from deepprune.loadgen import Shape, encode_stream
+from deepprune.servers.loadgen import Shape, encode_stream
 from deepprune.sources.openai_client import EndpointConfig, SSEFramer, StreamClient, StreamEnd, TokenChunk
 from fake_openai import chat_chunk
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from deepprune.errors import StrategyError
-from deepprune.runner import run_sync
+from deepprune.core.errors import StrategyError
+from deepprune.core.types import ProblemResult, TraceSet
+from deepprune.engine.runner import run_sync
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.sources.replay import ReplaySource
 from deepprune.strategies.registry import available, build
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import ProblemResult, TraceSet
 
 VARIANTS = [
     "deepprune:judge=lexical,tau=0.5",

@@ -11,16 +11,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
+from deepprune.core.prefix import Truncation
+from deepprune.core.types import AnswerKind, Problem, ProblemResult, Trace, TraceSet
+from deepprune.engine.runner import run_sync
 from deepprune.formats.loaders import load_traces
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.judges.base import Judge, Pair
-from deepprune.prefix import Truncation
-from deepprune.runner import run_sync
 from deepprune.sources.replay import ReplaySource
 from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
 from deepprune.strategies.registry import build
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import AnswerKind, Problem, ProblemResult, Trace, TraceSet
 
 
 def _run(spec: str | object, ts: TraceSet, ordering_seed: int | None = 0, budget: int | None = None) -> list[ProblemResult]:
@@ -176,7 +176,7 @@ def test_confidence_vote_weights_votes_by_trace_confidence() -> None:
 
 
 def test_confidence_vote_needs_confidences() -> None:
-    from deepprune.errors import StrategyError
+    from deepprune.core.errors import StrategyError
 
     ts = _hand(["1", "2"], [30, 30])
     with pytest.raises(StrategyError, match="confidences"):
@@ -397,7 +397,7 @@ def synth_conf() -> TraceSet:
 
 @pytest.fixture(scope="module")
 def shipped_default() -> TraceSet:
-    from deepprune.datasets import resolve
+    from deepprune.formats.datasets import resolve
 
     ts = load_traces(resolve("default"))
     keep = ts.problems[:20]
@@ -497,7 +497,7 @@ def test_rpc_weibull_pruning_removes_the_low_probability_mode() -> None:
 
 
 def test_rpc_needs_sampled_logprobs() -> None:
-    from deepprune.errors import NotApplicable
+    from deepprune.core.errors import NotApplicable
 
     ts = _hand(["1", "2"], [3, 3], [[1, 1, 1], [2, 2, 2]])  # confidences, no logprobs
     with pytest.raises(NotApplicable, match="sampled token"):

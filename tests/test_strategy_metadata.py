@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from deepprune import leaderboard as lb
-from deepprune.bench import bench
 from deepprune.core import FAMILIES, Strategy
 from deepprune.core.records import BenchRow, read_row
+from deepprune.core.types import TraceSet
+from deepprune.engine.bench import bench
+from deepprune.formats.synthetic import synthetic_traceset
+from deepprune.report import leaderboard as lb
 from deepprune.report import markdown_table, text_table
 from deepprune.strategies.registry import available, describe
-from deepprune.synthetic import synthetic_traceset
-from deepprune.types import TraceSet
 
 ARXIV_OR_VENUE = re.compile(r"arXiv \d{4}\.\d{4,5}|ICLR|EMNLP|NeurIPS|ICML|ACL")
 

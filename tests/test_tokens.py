@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deepprune.errors import ClientError
+from deepprune.core.errors import ClientError
+from deepprune.core.tokens import APPROX_RULE, ServerTokenizer, approx_tokens
 from deepprune.formats import load_traces
-from deepprune.tokens import APPROX_RULE, ServerTokenizer, approx_tokens
 
 
 @pytest.mark.parametrize(
@@ -51,8 +51,8 @@ def test_server_tokenizer_error_names_url() -> None:
 @pytest.mark.slow
 def test_real_qwen_tokenizer_agrees_with_approximation() -> None:
     """Against the real llama.cpp server with the shipped Qwen2.5 GGUF (the calibration of
-    approx:regex-v1 in deepprune.tokens)."""
-    localserver = pytest.importorskip("deepprune.localserver")
+    approx:regex-v1 in deepprune.core.tokens)."""
+    localserver = pytest.importorskip("deepprune.servers.local")
     if localserver.find_server() is None:
         pytest.skip("llama-server is not built (run `deepprune local-server` once to build it)")
     texts = [

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from deepprune.cli import main
+from deepprune.engine.liverun import LiveRow, ResultsFile, RunSettings
+from deepprune.engine.workers import WorkerError, run_sharded, shard
+from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.formats.tracefile import write_traces
-from deepprune.liverun import LiveRow, ResultsFile, RunSettings
-from deepprune.replayserver import Fault, ReplayServer, ServerConfig
+from deepprune.servers.replay import Fault, ReplayServer, ServerConfig
 from deepprune.sources.openai_client import EndpointConfig
-from deepprune.synthetic import synthetic_traceset
-from deepprune.workers import WorkerError, run_sharded, shard
 
 TS = synthetic_traceset(6, 8, seed=5, mean_tokens=30, with_confs=True)
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -54,7 +54,7 @@ def _key(rec: dict[str, Any]) -> tuple[Any, ...]:
 
 def test_shard_round_robin() -> None:
     assert shard([], 3) == []
-    from deepprune.types import Problem
+    from deepprune.core.types import Problem
     ps = [Problem(str(i), "q") for i in range(3)]
     assert [[p.id for p in s] for s in shard(ps, 8)] == [["0"], ["1"], ["2"]]
 
@@ -187,7 +187,7 @@ def test_an_unexpected_worker_exception_is_reported_with_its_type_and_traceback(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     settings = RunSettings("cons", budget=2, seed=0, model="m")
     bad: Any = object()  # not an EndpointConfig: the worker fails with a TypeError (a bug, not a deepprune error)
-    with pytest.raises(WorkerError) as ei, caplog.at_level("ERROR", logger="deepprune.workers"):
+    with pytest.raises(WorkerError) as ei, caplog.at_level("ERROR", logger="deepprune.engine.workers"):
         run_sharded(list(TS.problems[:2]), [bad], settings, workers=2)
     assert ei.value.kind == "TypeError" and "dataclass" in str(ei.value)
     assert "Traceback" in ei.value.remote_traceback and "Traceback" in caplog.text

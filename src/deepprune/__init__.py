@@ -14,15 +14,15 @@ from __future__ import annotations
 import importlib
 import typing as _typing
 
-from deepprune.answers import answers_equal, canonical_key, detect_kind, extract_answer
-from deepprune.bench import BenchRow, bench
+from deepprune.core.answers import answers_equal, canonical_key, detect_kind, extract_answer
+from deepprune.core.types import AnswerKind, Problem, ProblemResult, Trace, TraceSet
+from deepprune.core.voting import Vote, majority_vote
+from deepprune.engine.bench import BenchRow, bench
+from deepprune.engine.runner import run, run_sync
 from deepprune.formats import load_problems, load_traces, read_traces, write_traces
-from deepprune.runner import run, run_sync
 from deepprune.sources.replay import ReplaySource
 from deepprune.strategies.base import Strategy
 from deepprune.strategies.registry import build as build_strategy
-from deepprune.types import AnswerKind, Problem, ProblemResult, Trace, TraceSet
-from deepprune.voting import Vote, majority_vote
 
 if _typing.TYPE_CHECKING:
     from deepprune.judges.base import Judge
@@ -93,11 +93,11 @@ _LAZY = {
 torch or matplotlib until a judge, a live source or a plot is used)."""
 
 _UNLISTED = {
-    "LocalServer": "deepprune.localserver",
-    "LocalServerConfig": "deepprune.localserver",
+    "LocalServer": "deepprune.servers.local",
+    "LocalServerConfig": "deepprune.servers.local",
 }
 """Still importable from here (older code), but not the public API: the llama.cpp build-and-launch
-helper lives in :mod:`deepprune.localserver`."""
+helper lives in :mod:`deepprune.servers.local`."""
 
 
 def __getattr__(name: str) -> _typing.Any:

@@ -10,8 +10,8 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from deepprune.errors import DeepPruneError
-from deepprune.redact import install_log_redaction, redact
+from deepprune.core.errors import DeepPruneError
+from deepprune.core.redact import install_log_redaction, redact
 
 __all__ = ["main"]
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from deepprune.bench import bench, check_traceset
 from deepprune.cli.common import (
     PLOT_SUFFIXES,
     add_trace_input_args,
@@ -18,7 +17,8 @@ from deepprune.cli.common import (
     load_trace_args,
     write_json,
 )
-from deepprune.errors import ConfigError, DataError
+from deepprune.core.errors import ConfigError, DataError
+from deepprune.engine.bench import bench, check_traceset
 from deepprune.report import markdown_table, plot_pareto, text_table
 from deepprune.strategies.registry import StrategySpec, available, build
 

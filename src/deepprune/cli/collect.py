@@ -9,8 +9,8 @@ from dataclasses import replace
 from typing import Any
 
 from deepprune.cli.common import positive_float
-from deepprune.collect import collect, select_problems
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
+from deepprune.engine.collect import collect, select_problems
 from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig
 
 __all__ = ["add_endpoint_args", "add_parser", "endpoint_from_args", "endpoints_from_args"]

@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from deepprune.answers import KINDS, parse_kind
-from deepprune.datasets import resolve
-from deepprune.errors import ConfigError, DataError
+from deepprune.core.answers import KINDS, parse_kind
+from deepprune.core.errors import ConfigError, DataError
+from deepprune.core.tokens import ServerTokenizer
+from deepprune.core.types import TraceSet
+from deepprune.formats.datasets import resolve
 from deepprune.formats.loaders import FORMATS, load_traces, parse_mapping
 from deepprune.formats.tracefile import ReadReport
-from deepprune.tokens import ServerTokenizer
-from deepprune.types import TraceSet
 
 __all__ = [
     "PLOT_SUFFIXES",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from deepprune.datasets import DEFAULT_DATASET, shipped
+from deepprune.formats.datasets import DEFAULT_DATASET, shipped
 from deepprune.formats.tracefile import read_traces
 
 

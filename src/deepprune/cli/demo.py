@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from deepprune.cli.common import write_json
-from deepprune.datasets import resolve
-from deepprune.demo import demo_rows
+from deepprune.engine.demo import demo_rows
+from deepprune.formats.datasets import resolve
 from deepprune.report import plot_pareto, text_table
 
 

@@ -26,7 +26,7 @@ from deepprune.cli.common import (
     load_trace_args,
     write_json,
 )
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 from deepprune.judges.base import Judge
 from deepprune.judges.leakage import check_held_out
 from deepprune.judges.metrics import JudgeReport, evaluate_judge

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from deepprune.cli.common import check_output
-from deepprune.errors import ConfigError
-from deepprune.leaderboard import build_leaderboard, load_results
+from deepprune.core.errors import ConfigError
 from deepprune.report.leaderboard import render_html, render_markdown
+from deepprune.report.leaderboard.board import build_leaderboard, load_results
 
 
 def add_parser(sub: Any) -> None:

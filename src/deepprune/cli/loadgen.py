@@ -9,8 +9,8 @@ import sys
 from typing import Any
 
 from deepprune.cli.common import int_at_least, non_negative_float, wait_for_signal
-from deepprune.errors import ConfigError
-from deepprune.loadgen import FLAVORS, GeneratorConfig, LoadGenerator
+from deepprune.core.errors import ConfigError
+from deepprune.servers.loadgen import FLAVORS, GeneratorConfig, LoadGenerator
 
 
 def add_parser(sub: Any) -> None:

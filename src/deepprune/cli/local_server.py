@@ -9,8 +9,8 @@ import threading
 from types import FrameType
 from typing import Any
 
-from deepprune.errors import LocalServerError
-from deepprune.localserver import (
+from deepprune.core.errors import LocalServerError
+from deepprune.servers.local import (
     MODEL_NAME,
     LocalServer,
     LocalServerConfig,

@@ -11,8 +11,8 @@ from tqdm import tqdm
 
 from deepprune.cli.collect import add_endpoint_args, endpoint_from_args
 from deepprune.cli.common import check_output
-from deepprune.datasets import resolve
-from deepprune.probing import parse_cuts, probe_file
+from deepprune.engine.probing import parse_cuts, probe_file
+from deepprune.formats.datasets import resolve
 from deepprune.sources.probe import PROBE_MAX_TOKENS
 
 __all__ = ["add_parser"]

@@ -16,8 +16,8 @@ from deepprune.cli.common import (
     non_negative_float,
     wait_for_signal,
 )
-from deepprune.errors import ConfigError
-from deepprune.replayserver import Assign, Fault, ReplayServer, ServerConfig
+from deepprune.core.errors import ConfigError
+from deepprune.servers.replay import Assign, Fault, ReplayServer, ServerConfig
 
 
 def add_parser(sub: Any) -> None:

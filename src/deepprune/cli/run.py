@@ -10,8 +10,9 @@ from dataclasses import replace
 from typing import Any
 
 from deepprune.cli.common import check_output, positive_float, write_json
-from deepprune.errors import ClientError, ConfigError, DeepPruneError
-from deepprune.liverun import (
+from deepprune.core.errors import ClientError, ConfigError, DeepPruneError
+from deepprune.core.types import AnswerKind, Problem
+from deepprune.engine.liverun import (
     LiveRow,
     ResultsFile,
     RunSettings,
@@ -19,13 +20,12 @@ from deepprune.liverun import (
     run_live,
     summarize,
 )
+from deepprune.engine.workers import run_sharded
 from deepprune.report.live import live_row_line, live_summary_text
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import DEFAULT_SYSTEM_PROMPT, EndpointConfig
 from deepprune.sources.preflight import preflight
 from deepprune.strategies.registry import available, build
-from deepprune.types import AnswerKind, Problem
-from deepprune.workers import run_sharded
 
 log = logging.getLogger(__name__)
 

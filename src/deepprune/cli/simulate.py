@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from deepprune.cli.common import write_json
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:
@@ -34,9 +34,9 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from deepprune.engine.simulate import auroc_sweep, simulate_traceset
     from deepprune.formats.tracefile import write_traces
     from deepprune.report import markdown_table, plot_auroc_sweep, text_table
-    from deepprune.simulate import auroc_sweep, simulate_traceset
 
     try:
         aurocs = [float(a) for a in args.aurocs.split(",") if a.strip()]

@@ -1,4 +1,4 @@
-"""The bottom layer: the protocol every other layer speaks, and nothing else.
+"""The bottom layer: the protocol every other layer speaks, and the plain data it speaks about.
 
 * :mod:`~deepprune.core.events`: events (source -> strategy) and actions (strategy -> runner);
 * :mod:`~deepprune.core.protocol`: ``Strategy``, ``RunContext``, ``Decision``, and the replay-only
@@ -9,9 +9,14 @@
 * :mod:`~deepprune.core.wire`: the typed OpenAI streaming chunks that the replay server encodes and
   the live client decodes (not imported here: only those two need it).
 
-Layers (checked by ``tests/test_layers.py``): core (with the plain-data modules ``types``,
-``errors``, ``answers``, ...) < sources, strategies, judges < engine (runner, bench, ...) < cli.
-Nothing in core imports a layer above it.
+Plain data and pure functions (not imported here): :mod:`~deepprune.core.types` (problems,
+traces, results), :mod:`~deepprune.core.errors`, :mod:`~deepprune.core.answers` (extraction and
+equivalence), :mod:`~deepprune.core.voting`, :mod:`~deepprune.core.tokens`,
+:mod:`~deepprune.core.prefix` (truncation rules), :mod:`~deepprune.core.confidence` (DeepConf
+scores), :mod:`~deepprune.core.redact`.
+
+Layers (checked by ``tests/test_layers.py``), one folder each: core and formats < sources,
+strategies, judges < engine < servers, report < cli. Nothing in core imports a layer above it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepprune.types import FinishReason
+from deepprune.core.types import FinishReason
 
 __all__ = [
     "Action",
@@ -154,7 +154,7 @@ class Probe:
     """Ask trace ``trace_id``'s current answer at the token count of its latest event (the trace
     keeps running): a :class:`TraceProbed` event follows. Replay reads the probe recorded at that
     count (``deepprune probe``); live sends the prompt, the text so far and a "final answer" cue
-    (see :mod:`deepprune.probing`). Needs ``RunContext.can_probe``."""
+    (see :mod:`deepprune.engine.probing`). Needs ``RunContext.can_probe``."""
 
     trace_id: int
 

@@ -1,6 +1,6 @@
 """The Strategy protocol: a pure, synchronous state machine with no I/O.
 
-A strategy answers one problem. The :class:`~deepprune.runner.Runner` feeds it *events* about
+A strategy answers one problem. The :class:`~deepprune.engine.runner.Runner` feeds it *events* about
 traces (from a replay or a live :class:`~deepprune.sources.base.TraceSource`) and carries out the
 *actions* it returns (both in :mod:`deepprune.core.events`). The same strategy object therefore
 gives the offline (replay) number and the live behaviour; there is no separate offline code path.
@@ -27,12 +27,12 @@ delivering chunks nobody needs. Token accounting never depends on it.
 the final answer a trace *will* reach. That is not part of what every source offers: a replay
 source provides an :class:`AnswerPeek` and the runner passes it in ``RunContext.answer_peek``;
 code that needs it asks for it by name with :meth:`RunContext.require_answer_peek`, which raises
-:class:`~deepprune.errors.NotApplicable` on a live source. Real strategies never ask.
+:class:`~deepprune.core.errors.NotApplicable` on a live source. Real strategies never ask.
 
 Errors: a strategy that cannot run on the data it is given (no confidences, no recorded
-answers) raises :class:`~deepprune.errors.NotApplicable` (bench shows an n/a row); a strategy
+answers) raises :class:`~deepprune.core.errors.NotApplicable` (bench shows an n/a row); a strategy
 that breaks this protocol (stops a trace it never launched) gets a
-:class:`~deepprune.errors.ProtocolError` from the runner (a failure, never an n/a row).
+:class:`~deepprune.core.errors.ProtocolError` from the runner (a failure, never an n/a row).
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from deepprune.core.errors import NotApplicable
 from deepprune.core.events import Action, Event
-from deepprune.errors import NotApplicable
-from deepprune.types import Problem
+from deepprune.core.types import Problem
 
 __all__ = [
     "FAMILIES",
@@ -114,7 +114,7 @@ class RunContext:
     def require_answer_peek(self, user: str) -> AnswerPeek:
         """The replay's recorded answers for ``user`` (e.g. ``"the oracle strategy"``).
 
-        Raises :class:`~deepprune.errors.NotApplicable` when the source cannot know answers in
+        Raises :class:`~deepprune.core.errors.NotApplicable` when the source cannot know answers in
         advance (a live server).
         """
         if self.answer_peek is None:

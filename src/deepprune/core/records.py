@@ -4,11 +4,11 @@
 :meth:`BenchRow.from_dict` reads one back, validated. :func:`read_row` is the validation itself,
 field by field, for readers that accept rows from older or hand-written files where only
 ``dataset``, ``strategy``, ``accuracy`` and ``tokens`` are present (the leaderboard): every
-:class:`~deepprune.errors.DataError` names the file and the field (``[3].tokens``).
+:class:`~deepprune.core.errors.DataError` names the file and the field (``[3].tokens``).
 
-The per-problem record is :class:`~deepprune.types.ProblemResult`: its ``to_dict`` is the result
+The per-problem record is :class:`~deepprune.core.types.ProblemResult`: its ``to_dict`` is the result
 as the results file of ``deepprune run`` (``deepprune/run-v1``) keeps it, read back validated by
-its ``from_dict`` (a :class:`~deepprune.errors.DataError` names the file, line and field).
+its ``from_dict`` (a :class:`~deepprune.core.errors.DataError` names the file, line and field).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from deepprune.errors import DataError
+from deepprune.core.errors import DataError
 
 __all__ = ["LEADERBOARD_BUDGET", "BenchRow", "read_row"]
 
@@ -80,7 +80,7 @@ class BenchRow:
 
         Every field of the row must be present (:func:`read_row` accepts partial rows); ``null``
         or NaN figures are accepted only where bench writes them (n/a rows, no gold answers).
-        Raises :class:`~deepprune.errors.DataError` naming ``path`` and the field.
+        Raises :class:`~deepprune.core.errors.DataError` naming ``path`` and the field.
         """
         vals = read_row(rec, path=path, index=index)
         assert isinstance(rec, Mapping)  # read_row checked it
@@ -147,7 +147,7 @@ def read_row(rec: object, *, path: str = "", index: int = 0) -> dict[str, Any]:
     Absent, ``null`` and NaN values are None; numbers are floats (``int`` fields ints); ``params``
     is a ``dict[str, str]``; empty strings are None. Required: ``dataset``, ``strategy``, the key
     ``accuracy`` (its value may be null: no gold answers) and ``tokens`` (a number >= 0) unless
-    the row is n/a. Raises :class:`~deepprune.errors.DataError` with ``path`` and ``[index].field``.
+    the row is n/a. Raises :class:`~deepprune.core.errors.DataError` with ``path`` and ``[index].field``.
 
     >>> read_row({"dataset": "d", "strategy": "cons", "accuracy": 0.5, "tokens": 10})["problems"] is None
     True

@@ -4,7 +4,7 @@
 StrategySpec(name='deepprune', params=(('judge', 'lexical'), ('tau', '0.5')))
 
 :func:`take` is how a builder reads one parameter: pop it, convert it, and name the key and the
-value in the :class:`~deepprune.errors.ConfigError` when it does not convert.
+value in the :class:`~deepprune.core.errors.ConfigError` when it does not convert.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 
 __all__ = ["StrategySpec", "take"]
 

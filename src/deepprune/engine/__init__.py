@@ -11,7 +11,7 @@
 ``bench``, ``simulate``, ``demo``, the judge prefix sweep (:mod:`~deepprune.engine.judge_sweep`) and
 ``deepprune run`` are built on these; :func:`~deepprune.engine.tasks.blocking` makes the blocking twin
 (``bench``, ``run_sync``, ``prefix_sweep``) of each coroutine driver;
-the per-problem driver itself is :func:`deepprune.runner.run_problem`.
+the per-problem driver itself is :func:`deepprune.engine.runner.run_problem`.
 """
 
 from __future__ import annotations

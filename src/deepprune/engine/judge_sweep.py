@@ -25,19 +25,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deepprune.core.errors import ConfigError
+from deepprune.core.prefix import Truncation
 from deepprune.core.protocol import StrategyFactory
 from deepprune.core.records import BenchRow
+from deepprune.core.types import Problem, TraceSet
 from deepprune.engine.replay import aggregate, replay_orderings
 from deepprune.engine.tasks import blocking
-from deepprune.errors import ConfigError
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.metrics import auroc, tnr_at_fnr
 from deepprune.judges.pairs import build_pairs
-from deepprune.prefix import Truncation
 from deepprune.strategies.cons import ConsensusStrategy
 from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
 from deepprune.strategies.oracle import OracleStrategy
-from deepprune.types import Problem, TraceSet
 
 if TYPE_CHECKING:
     from deepprune.judges.crossval import CrossValResult

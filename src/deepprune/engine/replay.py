@@ -1,13 +1,13 @@
 """The replay engine: a strategy factory over a recorded trace set -> per-problem results -> a row.
 
 :func:`replay` is one replay (one seeded ordering) of every problem of a
-:class:`~deepprune.types.TraceSet`, each with a fresh strategy from a factory (or from
+:class:`~deepprune.core.types.TraceSet`, each with a fresh strategy from a factory (or from
 ``factory_for(problem)``, e.g. a judge cross-validated by problem), through a
 :class:`~deepprune.sources.replay.ReplaySource`. :func:`replay_orderings` runs orderings
 ``seed, seed + 1, ...`` (ordering ``r`` uses ``ordering_seed = seed + r`` and strategy seed
 ``seed + r``) in one event loop. :func:`aggregate` turns the results of all orderings into the
 one :class:`~deepprune.core.records.BenchRow` (:func:`make_row`, also the totals of a live run); :func:`not_applicable_row` is the row of a strategy
-that raised :class:`~deepprune.errors.NotApplicable`.
+that raised :class:`~deepprune.core.errors.NotApplicable`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from deepprune.core.protocol import StrategyFactory
 from deepprune.core.records import LEADERBOARD_BUDGET, BenchRow
+from deepprune.core.types import Problem, ProblemResult, TraceSet
 from deepprune.engine.runner import OnResult, run_many
 from deepprune.sources.replay import ReplaySource
-from deepprune.types import Problem, ProblemResult, TraceSet
 
 __all__ = ["FactoryFor", "aggregate", "make_row", "max_traces", "not_applicable_row", "replay", "replay_orderings"]
 
@@ -50,7 +50,7 @@ async def replay(
     Give ``factory`` (one for all problems) or ``factory_for``. ``ordering_seed`` picks the
     ordering of each problem's traces (:func:`~deepprune.sources.replay.ordering`; None: recorded
     order), ``seed`` the strategies' seed, ``budget`` K (default :func:`max_traces`).
-    ``raise_on_error`` and ``on_result`` as in :func:`deepprune.runner.run`.
+    ``raise_on_error`` and ``on_result`` as in :func:`deepprune.engine.runner.run`.
     """
     if (factory is None) == (factory_for is None):
         raise TypeError("give exactly one of factory and factory_for")

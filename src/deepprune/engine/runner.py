@@ -2,7 +2,7 @@
 
 It opens a session on a :class:`~deepprune.sources.base.TraceSource`, feeds the strategy its
 events, carries out its actions (launch / stop / resume / halt), and turns the session's token
-accounting and the strategy's decision into a :class:`~deepprune.types.ProblemResult`.
+accounting and the strategy's decision into a :class:`~deepprune.core.types.ProblemResult`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Required, TypedDict, Unpack
 
-from deepprune.answers import answers_equal
+from deepprune.core.answers import answers_equal
+from deepprune.core.errors import DeepPruneError, NotApplicable, ProtocolError
 from deepprune.core.events import (
     Action,
     Halt,
@@ -26,10 +27,9 @@ from deepprune.core.events import (
     TraceProbed,
 )
 from deepprune.core.protocol import RunContext, StrategyFactory
+from deepprune.core.types import Problem, ProblemResult
 from deepprune.engine.tasks import blocking, run_each
-from deepprune.errors import DeepPruneError, NotApplicable, ProtocolError
 from deepprune.sources.base import CanProbe, HasAnswerPeek, ProblemSession, TraceSource
-from deepprune.types import Problem, ProblemResult
 
 __all__ = ["OnResult", "RunOptions", "run", "run_many", "run_problem", "run_sync"]
 
@@ -234,7 +234,7 @@ async def run(
     ``raise_on_error`` (True), ``on_result`` (None).
     With ``raise_on_error=False`` a problem that fails with a deepprune error is logged and
     reported as a result with ``answer=None`` and ``error`` set instead of aborting;
-    :class:`~deepprune.errors.NotApplicable` (the strategy cannot run on this data) always
+    :class:`~deepprune.core.errors.NotApplicable` (the strategy cannot run on this data) always
     propagates. With ``concurrency > 1`` an error that propagates cancels the other problems
     (:func:`deepprune.engine.tasks.run_each`).
     ``on_result`` is called as each problem completes (to write results as they go).

@@ -5,7 +5,7 @@ line. Reopening such a file to resume must never damage a file that is not the c
 :func:`prepare_append` works in this order:
 
 1. read the first line (bounded) and parse it; a file whose first line is not a JSON object is
-   refused with :class:`~deepprune.errors.FormatError` — **before** anything is written;
+   refused with :class:`~deepprune.core.errors.FormatError` — **before** anything is written;
 2. hand that header to the caller's ``check`` (format name, settings), which raises to refuse;
 3. only then look at the tail: a last line without its newline that is a complete JSON object
    (e.g. a file copied with ``head -c -1``) keeps its data and gets the newline; a last line
@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from deepprune.errors import DataError, FormatError
+from deepprune.core.errors import DataError, FormatError
 
 __all__ = ["MAX_HEADER_BYTES", "prepare_append", "read_header"]
 

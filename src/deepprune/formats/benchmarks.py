@@ -14,7 +14,7 @@ gpqa_diamond       question (with options), answer A-D   choice
 =================  ===================================  ========================
 
 Any other file with ``question``/``problem`` and ``answer`` fields gets each problem's kind from
-its gold answer (:func:`~deepprune.answers.detect_kind`: a word or phrase is ``text``, a yes/no
+its gold answer (:func:`~deepprune.core.answers.detect_kind`: a word or phrase is ``text``, a yes/no
 spelling ``yesno``, anything else ``math``), unless ``kind`` is given.
 """
 
@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepprune.answers import detect_kind
-from deepprune.errors import DataError
+from deepprune.core.answers import detect_kind
+from deepprune.core.errors import DataError
+from deepprune.core.types import AnswerKind, Problem
 from deepprune.formats.tracefile import ReadReport, iter_json_lines
-from deepprune.types import AnswerKind, Problem
 
 __all__ = ["load_problems"]
 

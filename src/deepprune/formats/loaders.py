@@ -1,4 +1,4 @@
-"""Loaders for data people already have, mapped into :class:`~deepprune.types.TraceSet`.
+"""Loaders for data people already have, mapped into :class:`~deepprune.core.types.TraceSet`.
 
 * ``v1``      — deepprune's own format (:mod:`deepprune.formats.tracefile`).
 * ``qwen``    — Qwen-style evaluation output: one problem per line with ``question``, ``gt``,
@@ -10,11 +10,11 @@
 * ``generic`` — JSON Lines, one trace per line (or a list of texts per line), with a field
   mapping such as ``problem_id=qid,question=prompt,gold=answer,text=response``. Each problem's
   answer kind is ``kind=`` (``--kind``) when given, else its mapped ``kind`` field, else detected
-  from its gold answer (:func:`~deepprune.answers.detect_kind`: a word or phrase is text, a yes/no
+  from its gold answer (:func:`~deepprune.core.answers.detect_kind`: a word or phrase is text, a yes/no
   spelling yesno, anything else math).
 
 Token counts missing from the source are counted with the approximation of
-:mod:`deepprune.tokens` (the header's ``token_count`` says so).
+:mod:`deepprune.core.tokens` (the header's ``token_count`` says so).
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from deepprune.answers import KINDS, detect_kind, extract_answer, parse_kind
-from deepprune.errors import ConfigError, DataError, FormatError
+from deepprune.core.answers import KINDS, detect_kind, extract_answer, parse_kind
+from deepprune.core.errors import ConfigError, DataError, FormatError
+from deepprune.core.tokens import APPROX_RULE, TokenCounter, approx_tokens
+from deepprune.core.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
 from deepprune.formats.safepickle import load_data_pickle
 from deepprune.formats.tracefile import FORMAT, ReadReport, iter_json_lines, open_text, read_traces
-from deepprune.tokens import APPROX_RULE, TokenCounter, approx_tokens
-from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
 
 __all__ = ["FORMATS", "detect_format", "load_deepconf", "load_generic", "load_qwen", "load_traces"]
 
@@ -124,7 +124,7 @@ def load_qwen(path: str | Path, *, kind: AnswerKind | str = AnswerKind.MATH, on_
 
     The recorded ``pred[i]`` is the trace's answer (an empty string means no answer); when
     ``pred`` is absent the answer is extracted from the text. The file has no token counts: they
-    come from ``counter`` (e.g. :class:`~deepprune.tokens.ServerTokenizer`, a real tokenizer), by
+    come from ``counter`` (e.g. :class:`~deepprune.core.tokens.ServerTokenizer`, a real tokenizer), by
     default the ``approx:regex-v1`` approximation; the header's ``token_count`` says which.
     """
     p = Path(path)
@@ -329,8 +329,8 @@ def load_generic(path: str | Path, mapping: Mapping[str, str], *, kind: AnswerKi
     then ``answer`` / ``n_tokens``, if mapped, must be lists of the same length).
 
     Answer kind of each problem: ``kind`` when given (one of math, integer, choice, text, yesno;
-    a bad name is a :class:`~deepprune.errors.ConfigError`); else the mapped ``kind`` field of its
-    first line; else :func:`~deepprune.answers.detect_kind` of its gold answer (math without one).
+    a bad name is a :class:`~deepprune.core.errors.ConfigError`); else the mapped ``kind`` field of its
+    first line; else :func:`~deepprune.core.answers.detect_kind` of its gold answer (math without one).
     Answers are extracted with that kind.
     """
     p = Path(path)

@@ -12,7 +12,7 @@ names (``os.system``, ``subprocess.Popen``, ...), so deepprune never calls it on
   ``_reconstruct`` / ``scalar`` helpers, under both the numpy 1 ``numpy.core`` and the numpy 2
   ``numpy._core`` module names).
 
-Anything else (a function, a class from another module) raises :class:`~deepprune.errors.DataError`
+Anything else (a function, a class from another module) raises :class:`~deepprune.core.errors.DataError`
 naming the global, *before* it is called: nothing from the file runs. Such a file was not written
 as a plain data dump; convert it to JSON in the environment that wrote it.
 """
@@ -24,7 +24,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from deepprune.errors import DataError
+from deepprune.core.errors import DataError
 
 __all__ = ["ALLOWED_GLOBALS", "load_data_pickle"]
 

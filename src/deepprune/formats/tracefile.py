@@ -12,11 +12,11 @@ problem defined above it)::
      "probes": [{"at": 64, "answer": "14", "logprob": -0.08, "n_tokens": 4}, ...]?}
 
 A problem's ``kind`` is one of ``math``, ``integer``, ``choice``, ``text``, ``yesno``
-(:class:`~deepprune.types.AnswerKind`); a record without one gets the kind detected from its
-gold answer (:func:`~deepprune.answers.detect_kind`: math unless the gold is a word or phrase).
+(:class:`~deepprune.core.types.AnswerKind`); a record without one gets the kind detected from its
+gold answer (:func:`~deepprune.core.answers.detect_kind`: math unless the gold is a word or phrase).
 
 ``probes`` (optional, added by ``deepprune probe``; older files without it load unchanged): the
-model's answer when asked after the first ``at`` tokens (:class:`~deepprune.types.AnswerProbe`),
+model's answer when asked after the first ``at`` tokens (:class:`~deepprune.core.types.AnswerProbe`),
 at cut points strictly before the trace's end, in increasing ``at``; ``answer`` is null when the
 probe closed no ``\\boxed{}``, ``logprob`` the mean log-probability of the probe's tokens. A
 file with probes has a ``probe`` header object naming the probing model, endpoint, cue and
@@ -24,7 +24,7 @@ token limit (the probing model may differ from the one that wrote the traces).
 
 ``token_count`` says how ``n_tokens`` was counted: ``server`` (the server's own usage/stream
 count), ``tokenizer:<name>`` (a real tokenizer), or ``approx:<rule>`` (see
-:mod:`deepprune.tokens`). Files ending in ``.gz`` are gzip-compressed. Writers append and flush
+:mod:`deepprune.core.tokens`). Files ending in ``.gz`` are gzip-compressed. Writers append and flush
 record by record, so a killed writer loses at most the record being written (readers report a
 truncated last line with its line number).
 """
@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from deepprune.answers import detect_kind
-from deepprune.errors import DataError, FormatError
+from deepprune.core.answers import detect_kind
+from deepprune.core.errors import DataError, FormatError
+from deepprune.core.types import AnswerKind, AnswerProbe, FinishReason, Problem, Trace, TraceSet
 from deepprune.formats.appendlog import prepare_append
-from deepprune.types import AnswerKind, AnswerProbe, FinishReason, Problem, Trace, TraceSet
 
 __all__ = [
     "FORMAT",

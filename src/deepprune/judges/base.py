@@ -9,7 +9,7 @@ Judges follow scikit-learn estimator conventions:
   using a judge that needs fitting before ``fit`` raises :class:`JudgeNotFittedError`.
 
 A *pair* is a :class:`Pair` of two prefixes (the text of each trace up to the truncation point,
-see :mod:`deepprune.prefix`). Judges that compare traces by their identity in a replay (the
+see :mod:`deepprune.core.prefix`). Judges that compare traces by their identity in a replay (the
 noisy-oracle judge of simulations) also read ``Pair.ids``/``Pair.context``; real judges only
 read the texts.
 
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.errors import JudgeNotFittedError
-from deepprune.tokens import approx_tokens
+from deepprune.core.errors import JudgeNotFittedError
+from deepprune.core.tokens import approx_tokens
 
 __all__ = ["Judge", "JudgeNotFittedError", "Pair", "pair_tokens"]
 

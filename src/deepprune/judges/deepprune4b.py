@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.errors import ClientError, ConfigError, DataError, ServerError
+from deepprune.core.errors import ClientError, ConfigError, DataError, ServerError
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.learned import require
 from deepprune.judges.registry import register_judge

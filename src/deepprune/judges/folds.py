@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 from deepprune.judges.pairs import _hash_unit
 
 __all__ = ["FOLD_SEED", "problem_folds"]

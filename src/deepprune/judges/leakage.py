@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 from deepprune.judges.base import Judge
 
 __all__ = ["check_held_out", "training_overlap"]

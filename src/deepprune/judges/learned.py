@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.errors import ConfigError, DeepPruneError
+from deepprune.core.errors import ConfigError, DeepPruneError
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.registry import register_judge
 

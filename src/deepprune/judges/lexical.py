@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 from deepprune.judges.base import Judge, Pair
 
 __all__ = ["LexicalJudge", "ngram_set"]

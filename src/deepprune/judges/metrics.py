@@ -1,7 +1,7 @@
 """Judge quality metrics: plain functions ``(y_true, y_score, *, options)`` over pairs.
 
 They wrap :mod:`sklearn.metrics`; when a metric is undefined (one class only) they return
-``nan`` with an :class:`~deepprune.errors.UndefinedMetricWarning` instead of raising, so one
+``nan`` with an :class:`~deepprune.core.errors.UndefinedMetricWarning` instead of raising, so one
 degenerate problem never crashes a report. ``y_true`` is 1 for "same final answer", ``y_score``
 the judge's P(same).
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.errors import UndefinedMetricWarning
+from deepprune.core.errors import UndefinedMetricWarning
 
 if TYPE_CHECKING:
     from deepprune.judges.base import Judge

@@ -1,7 +1,7 @@
 """Pair datasets for training and evaluating judges, split by problem.
 
 A :class:`PairDataset` holds, for a set of problems, the **prefix** of every trace (its text up to
-the truncation point, see :mod:`deepprune.prefix`) once, and the within-problem pairs as index
+the truncation point, see :mod:`deepprune.core.prefix`) once, and the within-problem pairs as index
 pairs into that list, each with a label:
 
 =========================  =============================================================
@@ -11,7 +11,7 @@ Input                      Meaning
 ``label``                  1 if the two traces' *final* answers are equivalent, else 0
 =========================  =============================================================
 
-Labels come from :func:`deepprune.answers.group_answers` (math-verify equivalence). Two traces
+Labels come from :func:`deepprune.core.answers.group_answers` (math-verify equivalence). Two traces
 that both end without an answer count as the same outcome (label 1), as in the ``oracle``
 strategy: pruning one of them loses nothing for the vote.
 
@@ -23,7 +23,7 @@ the test side of the same file.
 
 **Partial traces only.** A judge is meant to predict from a *partial* trace; a prefix that is the
 whole trace (it ended before the cut) or already shows its final answer (``\boxed{...}`` or
-"the answer is ...", :func:`deepprune.answers.extract_answer`) measures nothing. By default
+"the answer is ...", :func:`deepprune.core.answers.extract_answer`) measures nothing. By default
 :func:`build_pairs` leaves out every pair with such a prefix, counts them
 (:attr:`PairDataset.excluded`, :attr:`PairDataset.whole_prefixes`, shown by
 :meth:`PairDataset.balance`) and warns when the cut leaves most traces whole or answered;
@@ -56,12 +56,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.answers import extract_answer, group_answers
-from deepprune.errors import ConfigError, DataError, FormatError
+from deepprune.core.answers import extract_answer, group_answers
+from deepprune.core.errors import ConfigError, DataError, FormatError
+from deepprune.core.prefix import Truncation
+from deepprune.core.types import Trace, TraceSet
 from deepprune.formats.tracefile import iter_json_lines, open_text
 from deepprune.judges.base import Pair
-from deepprune.prefix import Truncation
-from deepprune.types import Trace, TraceSet
 
 __all__ = [
     "PAIRS_FORMAT",
@@ -357,7 +357,7 @@ def build_pairs(
     final answer, and count them (see the module docstring); a warning is logged when that is
     most traces.
 
-    >>> from deepprune.types import Problem, Trace, TraceSet
+    >>> from deepprune.core.types import Problem, Trace, TraceSet
     >>> ts = TraceSet((Problem("p", "q"),), {"p": tuple(
     ...     Trace("p", i, f"so x = {a}", 4, a) for i, a in enumerate(["1", "1", "2"]))}, name="d")
     >>> ds = build_pairs([ts], "tokens:2")

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 from deepprune.judges.base import Judge
 
 __all__ = [

@@ -32,8 +32,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
-from deepprune.answers import group_answers
-from deepprune.errors import ConfigError, NotApplicable
+from deepprune.core.answers import group_answers
+from deepprune.core.errors import ConfigError, NotApplicable
 from deepprune.judges.base import Judge, Pair
 
 __all__ = ["ConstantJudge", "NoisyOracleJudge", "auroc_to_mu"]
@@ -86,7 +86,7 @@ class NoisyOracleJudge(Judge):
         Extra seed for the noise (combined with the run's seed).
 
     Pairs must carry ``ids`` (trace ids) and ``context`` (the strategy's ``RunContext``, whose
-    ``answer_peek`` exists only in replay); otherwise :class:`~deepprune.errors.NotApplicable`
+    ``answer_peek`` exists only in replay); otherwise :class:`~deepprune.core.errors.NotApplicable`
     says this judge cannot run live.
     """
 

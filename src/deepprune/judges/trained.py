@@ -52,8 +52,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.answers import answers_equal, last_boxed
-from deepprune.errors import ConfigError, DataError, FormatError
+from deepprune.core.answers import answers_equal, last_boxed
+from deepprune.core.errors import ConfigError, DataError, FormatError
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.folds import problem_folds
 from deepprune.judges.learned import MINILM_PACKAGE, PrefixEncoder, minilm_path, require

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 
 __all__ = ["JudgeTrainingArgs", "focal_loss", "focal_loss_value", "oversample_indices"]
 

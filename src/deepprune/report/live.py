@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from deepprune.liverun import LiveRow, LiveSummary
-    from deepprune.types import ProblemResult
+    from deepprune.core.types import ProblemResult
+    from deepprune.engine.liverun import LiveRow, LiveSummary
 
 __all__ = ["live_row_line", "live_summary_text"]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from deepprune.bench import BenchRow
+    from deepprune.engine.bench import BenchRow
     from deepprune.engine.judge_sweep import SweepPoint
 
 __all__ = ["new_figure", "plot_auroc_sweep", "plot_pareto", "plot_roc", "plot_sweep", "save_figure"]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from deepprune.bench import BenchRow
+    from deepprune.engine.bench import BenchRow
     from deepprune.engine.judge_sweep import SweepPoint
     from deepprune.judges.metrics import JudgeReport
 

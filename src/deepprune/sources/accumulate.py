@@ -14,7 +14,7 @@ the token strings and the per-token logprobs / DeepConf confidences, and counts 
   several). The count never goes down.
 
 >>> from deepprune.sources.openai_client import StreamEnd, TokenChunk
->>> from deepprune.types import FinishReason
+>>> from deepprune.core.types import FinishReason
 >>> acc = StreamAccumulator()
 >>> acc.add(TokenChunk("Hel", ("Hel",))); acc.add(TokenChunk("lo", ("lo",)))
 >>> acc.n_tokens, acc.text
@@ -25,8 +25,8 @@ the token strings and the per-token logprobs / DeepConf confidences, and counts 
 
 from __future__ import annotations
 
+from deepprune.core.types import FinishReason
 from deepprune.sources.openai_client import StreamEnd, TokenChunk
-from deepprune.types import FinishReason
 
 __all__ = ["StreamAccumulator"]
 

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from deepprune.core.events import Event
 from deepprune.core.protocol import AnswerPeek
-from deepprune.types import Problem
+from deepprune.core.types import Problem
 
 __all__ = ["CanProbe", "HasAnswerPeek", "ProblemSession", "TraceSource", "WatchFn"]
 

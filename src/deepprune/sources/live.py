@@ -49,17 +49,17 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from deepprune.answers import extract_answer
+from deepprune.core.answers import extract_answer
+from deepprune.core.errors import ClientError, ProtocolError
 from deepprune.core.events import Event, TraceFailed, TraceFinished, TraceProbed, TraceProgress
+from deepprune.core.redact import redact
 from deepprune.core.seeds import trace_seed
-from deepprune.errors import ClientError, ProtocolError
-from deepprune.redact import redact
+from deepprune.core.types import FinishReason, Problem
 from deepprune.sources.accumulate import StreamAccumulator
 from deepprune.sources.base import WatchFn
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
 from deepprune.sources.pool import EndpointPool, PoolConfig
 from deepprune.sources.probe import probe_config, run_probe
-from deepprune.types import FinishReason, Problem
 
 __all__ = ["LiveSession", "LiveSource"]
 

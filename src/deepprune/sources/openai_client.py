@@ -13,19 +13,19 @@ content delta counts as one token (servers stream one token per chunk), and the 
 
 Failures. Connect errors, read timeouts and HTTP 429/5xx **before the first token** are retried
 with exponential backoff (``retries`` times); afterwards, or for other statuses, a typed error is
-raised: :class:`~deepprune.errors.ServerError` (HTTP status), :class:`~deepprune.errors.RequestTimeout`
-(no token for ``stall_timeout_s``), :class:`~deepprune.errors.StreamError` (broken stream,
+raised: :class:`~deepprune.core.errors.ServerError` (HTTP status), :class:`~deepprune.core.errors.RequestTimeout`
+(no token for ``stall_timeout_s``), :class:`~deepprune.core.errors.StreamError` (broken stream,
 malformed chunk, missing logprobs). The API key is sent as a bearer token and never appears in
 logs, error messages or ``repr``: messages name the server by :attr:`EndpointConfig.display_url`
 (no userinfo, no query string) and everything a server or httpx says goes through
-:func:`deepprune.redact.redact` (which also hides the key when a server echoes it).
+:func:`deepprune.core.redact.redact` (which also hides the key when a server echoes it).
 
 Framing. The response's bytes are read as server-sent events by :class:`SSEFramer`, the one SSE
 parser here (the rules of the SSE spec and of ``httpx-sse``, which it replaced for speed: lines end
 at CR, LF or CRLF only, ``data:`` lines joined, comments and events without data skipped,
 ``[DONE]`` ends the stream, an event left unterminated when the connection closes is
 discarded); a 200 answer that is not ``text/event-stream`` is a
-:class:`~deepprune.errors.StreamError`. A body in a charset other than UTF-8 is transcoded to UTF-8
+:class:`~deepprune.core.errors.StreamError`. A body in a charset other than UTF-8 is transcoded to UTF-8
 first; undecodable bytes are replaced, as httpx's text decoding does. Each event's data is decoded
 into :mod:`deepprune.core.wire`'s typed chunk models (the ones the replay server encodes); data
 they do not fit (other types, ``NaN``, an ``error`` object, ...) goes to :func:`parse_chunk`, the
@@ -53,9 +53,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from deepprune.core import wire
-from deepprune.errors import ClientError, ConfigError, RequestTimeout, ServerError, StreamError
-from deepprune.redact import redact, redact_url, register, url_secrets
-from deepprune.types import FinishReason
+from deepprune.core.errors import ClientError, ConfigError, RequestTimeout, ServerError, StreamError
+from deepprune.core.redact import redact, redact_url, register, url_secrets
+from deepprune.core.types import FinishReason
 
 _orjson: Any
 try:  # the fast JSON decoder (a dependency; the standard library's is the fallback)

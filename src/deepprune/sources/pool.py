@@ -30,7 +30,7 @@ from collections.abc import AsyncGenerator, Callable, Collection, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from deepprune.errors import ClientError, ConfigError, ServerError, StreamError
+from deepprune.core.errors import ClientError, ConfigError, ServerError, StreamError
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
 
 __all__ = ["EndpointPool", "EndpointState", "PoolConfig", "is_endpoint_failure"]

@@ -6,8 +6,8 @@ import logging
 
 import httpx
 
-from deepprune.errors import ClientError
-from deepprune.redact import redact, redact_url
+from deepprune.core.errors import ClientError
+from deepprune.core.redact import redact, redact_url
 from deepprune.sources.openai_client import EndpointConfig, split_query
 
 __all__ = ["preflight"]

@@ -26,9 +26,9 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Protocol
 
-from deepprune.answers import last_boxed
+from deepprune.core.answers import last_boxed
+from deepprune.core.tokens import approx_tokens
 from deepprune.sources.openai_client import EndpointConfig, StreamEnd, TokenChunk
-from deepprune.tokens import approx_tokens
 
 __all__ = ["PROBE_CUE", "PROBE_MAX_TOKENS", "ProbeReply", "Streams", "boxed_answer", "probe_config", "run_probe"]
 

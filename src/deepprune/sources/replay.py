@@ -15,7 +15,7 @@ Answer probes (:class:`~deepprune.core.events.Probe`) are read from the probes r
 trace file (``deepprune probe``) at exactly the token count of the trace's latest event; the
 :class:`~deepprune.core.events.TraceProbed` event comes next, at the same tick, and the probe's
 generated tokens are charged to the trace. A probe at a count nothing was recorded for is a
-:class:`~deepprune.errors.NotApplicable` naming the ``deepprune probe --at`` that records it.
+:class:`~deepprune.core.errors.NotApplicable` naming the ``deepprune probe --at`` that records it.
 
 The session is a discrete-event simulation: it jumps from one interesting tick to the next
 (a trace's end, or the next token count its strategy asked to ``watch``), so replaying cons@K
@@ -31,10 +31,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from deepprune.core.errors import NotApplicable, ProtocolError
 from deepprune.core.events import Event, TraceFinished, TraceProbed, TraceProgress
-from deepprune.errors import NotApplicable, ProtocolError
+from deepprune.core.types import Problem, Trace, TraceSet
 from deepprune.sources.base import WatchFn
-from deepprune.types import Problem, Trace, TraceSet
 
 __all__ = ["RecordedAnswers", "ReplaySession", "ReplaySource", "ordering"]
 
@@ -226,7 +226,7 @@ class ReplaySession:
 
 
 class ReplaySource:
-    """Serves a :class:`~deepprune.types.TraceSet` as a TraceSource.
+    """Serves a :class:`~deepprune.core.types.TraceSet` as a TraceSource.
 
     ``ordering_seed`` picks the ordering (see :func:`ordering`); ``None`` keeps recorded order.
     """

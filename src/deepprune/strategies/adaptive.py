@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from deepprune.answers import group_answers
-from deepprune.errors import ConfigError
+from deepprune.core.answers import group_answers
+from deepprune.core.errors import ConfigError
+from deepprune.core.voting import majority_vote
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -29,7 +30,6 @@ from deepprune.strategies.base import (
     TraceFailed,
     TraceFinished,
 )
-from deepprune.voting import majority_vote
 
 __all__ = ["AdaptiveConsistency", "beta_stop_probability"]
 

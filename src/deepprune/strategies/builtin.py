@@ -58,8 +58,8 @@ def _deepprune_paper(params: dict[str, str]) -> StrategyFactory:
 
 def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover: int,
                     futile: float) -> StrategyFactory:
+    from deepprune.core.prefix import Truncation
     from deepprune.judges.registry import make_judge
-    from deepprune.prefix import Truncation
     from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
 
     default_kmax: int | None = 32

@@ -15,7 +15,7 @@ Algorithm here (all K traces finish, cost = cons@K, like offline ``deepconf``):
 2. each finished trace *with an answer* gets a confidence ``c_i`` (``score=``, below);
 3. ``w = softmax(c / temperature)`` over those traces (traces without an answer are left out
    before the softmax, as in the authors' aggregator);
-4. weighted vote over answers grouped by equivalence (:func:`deepprune.voting.majority_vote`;
+4. weighted vote over answers grouped by equivalence (:func:`deepprune.core.voting.majority_vote`;
    ties go to the answer whose first trace finished earliest).
 
 Open choices and what we do:
@@ -24,9 +24,9 @@ Open choices and what we do:
   verbal 0-100 rating); deepprune only reads the finished traces, so it uses what they carry.
   ``score=prob`` (default) is the paper's logit-based method, the *response probability*: the
   length-normalised probability of the sampled tokens, ``exp(mean logprob)`` in (0, 1]
-  (:func:`deepprune.confidence.mean_logprob`). Alternatives: ``score=logprob`` (the mean logprob
+  (:func:`deepprune.core.confidence.mean_logprob`). Alternatives: ``score=logprob`` (the mean logprob
   itself, unbounded below) and DeepConf's trace scores from the top-k confidences,
-  ``score=mean|lowest|bottom10|tail`` with ``window`` (:func:`deepprune.confidence.trace_score`).
+  ``score=mean|lowest|bottom10|tail`` with ``window`` (:func:`deepprune.core.confidence.trace_score`).
   ``prob`` and ``logprob`` need the sampled tokens' logprobs: on traces that carry top-k
   confidences but not them, the run is n/a (use a DeepConf score there).
 * **The temperature** is tuned per model and confidence method in the paper (on held-out
@@ -41,7 +41,7 @@ Open choices and what we do:
   The score scale matters: DeepConf scores (about 1-20) want a larger temperature.
 
 Needs per-token confidences (top-k logprobs): on data without them it raises
-:class:`~deepprune.errors.NotApplicable` (an n/a row in bench), as ``deepconf`` does.
+:class:`~deepprune.core.errors.NotApplicable` (an n/a row in bench), as ``deepconf`` does.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from deepprune.confidence import DEFAULT_WINDOW, SCORES, mean_logprob, trace_score
-from deepprune.errors import ConfigError
+from deepprune.core.confidence import DEFAULT_WINDOW, SCORES, mean_logprob, trace_score
+from deepprune.core.errors import ConfigError
 from deepprune.strategies.base import Decision, TraceFinished
 from deepprune.strategies.finished_vote import AnsweredScoreVote, sampled_logprobs
 

@@ -11,7 +11,7 @@ __all__ = ["ConsensusStrategy"]
 class ConsensusStrategy(FinishedVoteStrategy):
     """Launch all K traces, let every one finish, majority-vote their answers.
 
-    Answers are grouped by equivalence (:func:`deepprune.voting.majority_vote`); ties go to
+    Answers are grouped by equivalence (:func:`deepprune.core.voting.majority_vote`); ties go to
     the answer whose first trace finished earliest. Cost = every generated token.
     """
 

@@ -1,11 +1,11 @@
 """DeepConf (arXiv 2508.15260): confidence-filtered, confidence-weighted voting.
 
 Both variants need per-token confidences (stored ``confs`` or top-k logprobs from a live
-server); on data without them they raise :class:`~deepprune.errors.NotApplicable`
+server); on data without them they raise :class:`~deepprune.core.errors.NotApplicable`
 (a StrategyError) that says so.
 
 **Offline** (:class:`DeepConfOffline`, ``deepconf``): all K traces finish (cost = cons@K); each
-gets a trace score (``score=lowest|bottom10|mean|tail``, :mod:`deepprune.confidence`); the top
+gets a trace score (``score=lowest|bottom10|mean|tail``, :mod:`deepprune.core.confidence`); the top
 ``keep`` fraction by score is kept (``ceil(keep * n)`` traces, at least one; ties keep the earlier
 finisher), and the kept traces vote with weight = their score (``weighted=false``: unweighted).
 
@@ -45,8 +45,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepprune.confidence import DEFAULT_WINDOW, SCORES, trace_score
-from deepprune.errors import ConfigError
+from deepprune.core.confidence import DEFAULT_WINDOW, SCORES, trace_score
+from deepprune.core.errors import ConfigError
+from deepprune.core.voting import majority_vote
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -61,7 +62,6 @@ from deepprune.strategies.base import (
     TraceProgress,
 )
 from deepprune.strategies.finished_vote import FinishedVoteStrategy, need_confidence
-from deepprune.voting import majority_vote
 
 __all__ = ["DeepConfOffline", "DeepConfOfflineConfig", "DeepConfOnline", "DeepConfOnlineConfig", "keep_top",
            "need_confidence"]

@@ -2,7 +2,7 @@
 
 Arxiv 2510.08483 ("Parallel Scaling without Inter-trace Redundancy"), online part. All K traces
 are launched in parallel. When a trace's prefix reaches the truncation point
-(:mod:`deepprune.prefix`, default ``words:25``) it is compared with the clusters formed so far:
+(:mod:`deepprune.core.prefix`, default ``words:25``) it is compared with the clusters formed so far:
 
 * ``sim(t, c)`` = mean judge probability P(same final answer) between ``t`` and the first ``p``
   members of cluster ``c`` (``p = 1``: the cluster's representative, the trace that opened it).
@@ -96,11 +96,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from deepprune.answers import answers_equal, group_answers
-from deepprune.confidence import SCORES, trace_score
-from deepprune.errors import ConfigError, NotApplicable
+from deepprune.core.answers import answers_equal, group_answers
+from deepprune.core.confidence import SCORES, trace_score
+from deepprune.core.errors import ConfigError, NotApplicable
+from deepprune.core.prefix import PrefixWatcher, Truncation
+from deepprune.core.tokens import approx_tokens
+from deepprune.core.voting import majority_vote
 from deepprune.judges.base import Judge, Pair
-from deepprune.prefix import PrefixWatcher, Truncation
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -117,8 +119,6 @@ from deepprune.strategies.base import (
     TraceProgress,
 )
 from deepprune.strategies.deepconf import keep_top, need_confidence
-from deepprune.tokens import approx_tokens
-from deepprune.voting import majority_vote
 
 __all__ = ["VOTES", "DeepPruneConfig", "DeepPruneStrategy"]
 

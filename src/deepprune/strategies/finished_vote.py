@@ -6,9 +6,9 @@ differ only in how a finished trace is scored and how scores become vote weights
 1. launch all K traces at once, stop none (cost = cons@K);
 2. score each trace as it finishes (:meth:`FinishedVoteStrategy.on_finished`), so that data the
    strategy cannot use (no confidences, no sampled logprobs) raises
-   :class:`~deepprune.errors.NotApplicable` at once (an n/a row in bench);
+   :class:`~deepprune.core.errors.NotApplicable` at once (an n/a row in bench);
 3. weighted vote over answers grouped by equivalence (:meth:`FinishedVoteStrategy.vote`, i.e.
-   :func:`deepprune.voting.majority_vote` with the problem's answer kind; ties go to the answer
+   :func:`deepprune.core.voting.majority_vote` with the problem's answer kind; ties go to the answer
    whose first trace finished earliest).
 
 A strategy of this family subclasses :class:`FinishedVoteStrategy` (or
@@ -23,9 +23,9 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
 
-from deepprune.errors import NotApplicable
+from deepprune.core.errors import NotApplicable
+from deepprune.core.voting import Vote, majority_vote
 from deepprune.strategies.base import Action, Event, Launch, RunContext, Strategy, TraceFinished
-from deepprune.voting import Vote, majority_vote
 
 __all__ = ["AnsweredScoreVote", "FinishedVoteStrategy", "need_confidence", "sampled_logprobs"]
 

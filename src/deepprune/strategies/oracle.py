@@ -2,7 +2,7 @@
 
 Simulation only (it reads the recorded final answers through the replay's
 :class:`~deepprune.core.protocol.AnswerPeek`, which live sources do not offer: there it raises
-:class:`~deepprune.errors.NotApplicable`). Every trace runs to the truncation point; there the oracle knows its
+:class:`~deepprune.core.errors.NotApplicable`). Every trace runs to the truncation point; there the oracle knows its
 final answer: the first trace of each distinct answer keeps going and finishes, every later trace
 of an answer already covered is stopped. The vote weights each answer by the number of traces
 that reached it (as DeepPrune's ``vote=representatives`` with a perfect judge), so its accuracy
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deepprune.answers import group_answers
-from deepprune.prefix import PrefixWatcher, Truncation
+from deepprune.core.answers import group_answers
+from deepprune.core.prefix import PrefixWatcher, Truncation
+from deepprune.core.voting import majority_vote
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -26,7 +27,6 @@ from deepprune.strategies.base import (
     TraceFinished,
     TraceProgress,
 )
-from deepprune.voting import majority_vote
 
 __all__ = ["OracleStrategy"]
 

@@ -34,8 +34,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from deepprune.answers import answers_equal
-from deepprune.errors import ConfigError, NotApplicable
+from deepprune.core.answers import answers_equal
+from deepprune.core.errors import ConfigError, NotApplicable
+from deepprune.core.voting import majority_vote
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -51,7 +52,6 @@ from deepprune.strategies.base import (
     TraceProbed,
     TraceProgress,
 )
-from deepprune.voting import majority_vote
 
 __all__ = ["ProbeExitStrategy"]
 

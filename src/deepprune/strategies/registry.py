@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from deepprune.core.errors import ConfigError
 from deepprune.core.protocol import StrategyFactory
 from deepprune.core.spec import StrategySpec, take
-from deepprune.errors import ConfigError
 
 __all__ = ["StrategySpec", "available", "build", "describe", "register", "take"]
 

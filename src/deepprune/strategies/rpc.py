@@ -20,7 +20,7 @@ Algorithm here (all K traces finish, cost = cons@K), following the authors' publ
 
 1. launch K traces, let every one finish;
 2. ``p(t) = exp(mean logprob of the sampled tokens)``, the length-normalised path probability
-   (inverse perplexity; :func:`deepprune.confidence.mean_logprob`), for every finished trace;
+   (inverse perplexity; :func:`deepprune.core.confidence.mean_logprob`), for every finished trace;
 3. ``prune=weibull`` (default): fit ``w1 * Weibull(k1, lam1) + (1 - w1) * Weibull(k2, lam2)`` to
    the ``p(t)`` by maximum likelihood (:func:`fit_weibull_mixture`: L-BFGS-B from
    ``(0.5, 1, 1, 1.5, 2)``, ``w1`` in [0.2, 0.8], shapes and scales >= 0.01; component 1 is the
@@ -46,7 +46,7 @@ Choices and simplifications (documented in docs/strategies.md):
 
 Needs the sampled tokens' logprobs (recorded with the top-k confidences by ``deepprune collect``;
 sent by a live server asked for top-k logprobs): on data without confidences it raises
-:class:`~deepprune.errors.NotApplicable` (an n/a row in bench), as ``deepconf`` does, and so it
+:class:`~deepprune.core.errors.NotApplicable` (an n/a row in bench), as ``deepconf`` does, and so it
 does on traces that carry confidences but not the sampled logprobs.
 """
 
@@ -61,8 +61,8 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.confidence import mean_logprob
-from deepprune.errors import ConfigError
+from deepprune.core.confidence import mean_logprob
+from deepprune.core.errors import ConfigError
 from deepprune.strategies.base import Decision, TraceFinished
 from deepprune.strategies.finished_vote import FinishedVoteStrategy, sampled_logprobs
 

@@ -14,10 +14,10 @@ Algorithm here (all K traces finish, cost = cons@K):
 
 1. launch K traces, let every one finish;
 2. each finished trace with an answer gets its self-certainty
-   (:func:`deepprune.confidence.self_certainty`);
+   (:func:`deepprune.core.confidence.self_certainty`);
 3. those N traces are ranked by it, descending (ties: the earlier finisher ranks higher);
 4. each votes for its answer with weight ``(N - r + 1)^p``; weighted vote over answers grouped by
-   equivalence (:func:`deepprune.voting.majority_vote`; ties: the answer whose first trace
+   equivalence (:func:`deepprune.core.voting.majority_vote`; ties: the answer whose first trace
    finished earliest).
 
 **The top-k approximation.** The paper sums over the whole vocabulary; servers return only the
@@ -38,7 +38,7 @@ traces with an answer (a trace without one cannot vote, so it takes no rank); ``
 exactly (tested).
 
 Needs per-token confidences: on data without them it raises
-:class:`~deepprune.errors.NotApplicable` (an n/a row in bench), as ``deepconf`` does.
+:class:`~deepprune.core.errors.NotApplicable` (an n/a row in bench), as ``deepconf`` does.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from deepprune.confidence import DEFAULT_TOP_K, self_certainty
-from deepprune.errors import ConfigError
+from deepprune.core.confidence import DEFAULT_TOP_K, self_certainty
+from deepprune.core.errors import ConfigError
 from deepprune.strategies.base import Decision, TraceFinished
 from deepprune.strategies.finished_vote import AnsweredScoreVote
 

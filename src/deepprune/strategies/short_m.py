@@ -12,7 +12,7 @@ Open choices the paper leaves, and what we do:
 * "First" is arrival order: in lock-step replay the shortest traces, with traces of equal length
   in the source's order; live, the order their last chunk arrives.
 * Ties among the ``m`` go to the answer whose first trace finished earliest (the shortest), the
-  tie rule of every vote in deepprune (:func:`deepprune.voting.majority_vote`).
+  tie rule of every vote in deepprune (:func:`deepprune.core.voting.majority_vote`).
 
 This file is the worked example of docs/strategies.md ("Writing a strategy"): a strategy is one
 class with ``start`` / ``on_event`` / ``result`` plus one registration in
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
+from deepprune.core.voting import majority_vote
 from deepprune.strategies.base import (
     Action,
     Decision,
@@ -34,7 +35,6 @@ from deepprune.strategies.base import (
     Strategy,
     TraceFinished,
 )
-from deepprune.voting import majority_vote
 
 __all__ = ["FirstFinishStrategy", "ShortMStrategy"]
 

@@ -47,7 +47,9 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
+from deepprune.core.tokens import approx_tokens
+from deepprune.core.voting import majority_vote
 from deepprune.judges.base import Judge, Pair
 from deepprune.strategies.base import (
     Action,
@@ -62,8 +64,6 @@ from deepprune.strategies.base import (
     TraceProgress,
 )
 from deepprune.strategies.deepprune import _judge_lock
-from deepprune.tokens import approx_tokens
-from deepprune.voting import majority_vote
 
 __all__ = ["PRUNE_RULES", "Checkpoints", "SlimSCConfig", "SlimSCStrategy", "similarity_matrix"]
 

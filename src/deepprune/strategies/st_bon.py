@@ -46,7 +46,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
+from deepprune.core.voting import majority_vote
 from deepprune.judges.base import Judge
 from deepprune.strategies.base import (
     Action,
@@ -62,7 +63,6 @@ from deepprune.strategies.base import (
     TraceProgress,
 )
 from deepprune.strategies.slim_sc import Checkpoints, similarity_matrix
-from deepprune.voting import majority_vote
 
 __all__ = ["STBoNConfig", "STBoNStrategy"]
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from deepprune.core.records import LEADERBOARD_BUDGET
-from deepprune.leaderboard import Table, _fmt_tokens
+from deepprune.report.leaderboard.board import Table, _fmt_tokens
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -7,7 +7,7 @@ from importlib import metadata
 
 from deepprune.core.protocol import FAMILIES
 from deepprune.core.records import LEADERBOARD_BUDGET
-from deepprune.leaderboard import Cell, Column, Row
+from deepprune.report.leaderboard.board import Cell, Column, Row
 
 __all__ = ["FOOTNOTES", "col_sub", "col_title", "refs_title", "runs", "tooltip", "version"]
 

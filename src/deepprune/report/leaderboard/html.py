@@ -17,7 +17,7 @@ import jinja2
 from markupsafe import Markup
 
 from deepprune.core.protocol import FAMILIES
-from deepprune.leaderboard import Column, Leaderboard, Table
+from deepprune.report.leaderboard.board import Column, Leaderboard, Table
 from deepprune.report.leaderboard.chart import pareto_svg
 from deepprune.report.leaderboard.common import (
     FOOTNOTES,

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from deepprune.core.records import LEADERBOARD_BUDGET
-from deepprune.leaderboard import Leaderboard, Table
+from deepprune.report.leaderboard.board import Leaderboard, Table
 from deepprune.report.leaderboard.common import FOOTNOTES, col_title, runs
 
 __all__ = ["render_markdown"]

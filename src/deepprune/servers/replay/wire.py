@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 
 from deepprune.core import wire
-from deepprune.types import Trace
+from deepprune.core.types import Trace
 
 __all__ = ["DONE", "WireEncoder", "synth_top_logprobs", "token_pieces"]
 
@@ -18,9 +18,9 @@ DONE = b"data: [DONE]\n\n"
 
 
 def token_pieces(trace: Trace) -> tuple[str, ...]:
-    """The ``n_tokens`` text pieces a trace is streamed as (see :mod:`deepprune.replayserver`).
+    """The ``n_tokens`` text pieces a trace is streamed as (see :mod:`deepprune.servers.replay`).
 
-    >>> from deepprune.types import Trace
+    >>> from deepprune.core.types import Trace
     >>> token_pieces(Trace("p", 0, "abcdef", 3, None))
     ('ab', 'cd', 'ef')
     """

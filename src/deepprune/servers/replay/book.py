@@ -1,6 +1,6 @@
 """The trace book: which recorded problem a request is about, and which of its traces it gets.
 
-See :mod:`deepprune.replayserver` ("Which problem", "Which trace") for the rules. Thread-safe.
+See :mod:`deepprune.servers.replay` ("Which problem", "Which trace") for the rules. Thread-safe.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from deepprune.core.seeds import trace_seed
-from deepprune.replayserver.config import Assign
-from deepprune.replayserver.errors import BadRequest
-from deepprune.replayserver.request import prompt_text
-from deepprune.replayserver.wire import token_pieces
-from deepprune.types import Problem, Trace, TraceSet
+from deepprune.core.types import Problem, Trace, TraceSet
+from deepprune.servers.replay.config import Assign
+from deepprune.servers.replay.errors import BadRequest
+from deepprune.servers.replay.request import prompt_text
+from deepprune.servers.replay.wire import token_pieces
 
 __all__ = ["TraceBook"]
 

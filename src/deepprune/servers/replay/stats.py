@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["RequestRecord", "ServerStats", "StatsBook"]
 
-log = logging.getLogger("deepprune.replayserver")
+log = logging.getLogger("deepprune.servers.replay")
 
 
 @dataclass(frozen=True)

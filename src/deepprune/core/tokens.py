@@ -48,7 +48,7 @@ class ServerTokenizer(TokenCounter):
 
     llama.cpp's server exposes its model's tokenizer; with the shipped Qwen2.5 GGUF this is the
     Qwen2.5 tokenizer (shared by Qwen2.5-Math and Qwen2.5-Coder). Requests run with bounded
-    concurrency; a failure raises :class:`~deepprune.errors.ClientError` naming the URL.
+    concurrency; a failure raises :class:`~deepprune.core.errors.ClientError` naming the URL.
     """
 
     def __init__(self, base_url: str, *, name: str | None = None, concurrency: int = 4,
@@ -72,7 +72,7 @@ class ServerTokenizer(TokenCounter):
 
         import httpx
 
-        from deepprune.errors import ClientError
+        from deepprune.core.errors import ClientError
 
         sem = asyncio.Semaphore(self.concurrency)
         url = self.base_url + "/tokenize"

@@ -3,12 +3,12 @@
 One client process ingests about one core's worth of streamed tokens (docs/scale.md). With
 ``workers > 1``, :func:`run_sharded` deals the problems still to run round-robin to ``N`` worker
 processes (``spawn``ed: each has its own event loop, HTTP clients and endpoint pool, and runs
-:func:`~deepprune.liverun.run_live` with the same strategy, settings and endpoints on its share,
+:func:`~deepprune.engine.liverun.run_live` with the same strategy, settings and endpoints on its share,
 ``concurrency`` problems at a time).
 
 **One writer.** Workers never open the results file. Each sends every finished problem's row to
 the parent over its own pipe the moment the problem is done; the parent is the only writer and
-appends it with the same :class:`~deepprune.liverun.ResultsFile` a one-process run uses (header
+appends it with the same :class:`~deepprune.engine.liverun.ResultsFile` a one-process run uses (header
 written or checked once, a torn tail repaired on resume, one flushed line per row), so lines
 cannot interleave or tear between processes, and the file and its resume rules are exactly those
 of one process. (The alternative, each worker appending under a file lock, needs ``fcntl``-style
@@ -18,7 +18,7 @@ live table and the summary. A row is a few hundred bytes: the pipe is never the 
 
 **Resume.** The parent reads the file first: problems already done are not sent to any worker,
 and a failed problem's stored row goes with it to its worker, which retries only the part that
-failed, as :func:`~deepprune.liverun.run_live` does.
+failed, as :func:`~deepprune.engine.liverun.run_live` does.
 
 **Stopping.** Workers ignore SIGINT (from their start: it is ignored while they are spawned, and
 a process inherits that). Ctrl-C reaches the parent, which asks every worker to stop
@@ -46,12 +46,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from deepprune.errors import ConfigError, DeepPruneError
-from deepprune.liverun import LiveRow, ResultsFile, RunSettings, run_live
-from deepprune.redact import install_log_redaction, redact
+from deepprune.core.errors import ConfigError, DeepPruneError
+from deepprune.core.redact import install_log_redaction, redact
+from deepprune.core.types import Problem
+from deepprune.engine.liverun import LiveRow, ResultsFile, RunSettings, run_live
 from deepprune.sources.live import LiveSource
 from deepprune.sources.openai_client import EndpointConfig
-from deepprune.types import Problem
 
 __all__ = ["WorkerError", "run_sharded", "shard"]
 
@@ -100,7 +100,7 @@ class _Job:
 
 
 class _PipeSink:
-    """A worker's :class:`~deepprune.liverun.RowSink`: rows go to the parent, which writes them."""
+    """A worker's :class:`~deepprune.engine.liverun.RowSink`: rows go to the parent, which writes them."""
 
     def __init__(self, conn: _Conn, failed: Mapping[str, LiveRow]) -> None:
         self.conn = conn
@@ -274,7 +274,7 @@ def run_sharded(
     concurrency: int = 1,
     on_row: Callable[[LiveRow], None] | None = None,
 ) -> list[LiveRow]:
-    """:func:`~deepprune.liverun.run_live` over ``workers`` processes (see the module docstring);
+    """:func:`~deepprune.engine.liverun.run_live` over ``workers`` processes (see the module docstring);
     rows in problem order. Each worker runs ``concurrency`` problems at a time, with its own
     streams (``max_concurrency`` per endpoint and per worker). Raises :class:`WorkerError` when a
     worker fails and :class:`KeyboardInterrupt` when interrupted, after writing every row the

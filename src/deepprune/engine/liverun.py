@@ -12,7 +12,7 @@ settings, a run skips the problems already there and appends the rest; a file wr
 other settings is refused (``ConfigError``) instead of being mixed up.
 
 A problem whose failed traces left the strategy (or the baseline) without an answer is
-**failed**, not answered: its result (a :class:`~deepprune.types.ProblemResult`, written by its
+**failed**, not answered: its result (a :class:`~deepprune.core.types.ProblemResult`, written by its
 ``to_dict``) says ``failed: true`` (and ``correct: null``), the
 summary counts it in ``problems_failed`` apart from wrong answers and leaves it out of the
 accuracy, and a resumed run runs it again (only the part that failed: a strategy result that
@@ -30,17 +30,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from deepprune.core.errors import ClientError, ConfigError, DataError, FormatError
 from deepprune.core.protocol import StrategyFactory
 from deepprune.core.records import BenchRow
+from deepprune.core.types import Problem, ProblemResult
 from deepprune.engine.replay import make_row
 from deepprune.engine.runner import run_problem
 from deepprune.engine.tasks import run_each
-from deepprune.errors import ClientError, ConfigError, DataError, FormatError
 from deepprune.formats.appendlog import prepare_append
 from deepprune.formats.tracefile import iter_json_lines
 from deepprune.sources.base import TraceSource
 from deepprune.strategies.registry import StrategySpec, build
-from deepprune.types import Problem, ProblemResult
 
 __all__ = ["RUN_FORMAT", "LiveRow", "LiveSummary", "ResultsFile", "RowSink", "RunSettings",
            "load_problems_any", "run_live", "summarize"]
@@ -99,7 +99,7 @@ class LiveRow:
     @classmethod
     def from_record(cls, rec: Mapping[str, Any], *, path: str | Path | None = None, line: int | None = None) -> LiveRow:
         """A row written by :meth:`to_record`; its results are validated
-        (:meth:`~deepprune.types.ProblemResult.from_dict`: a :class:`DataError` names the line and field)."""
+        (:meth:`~deepprune.core.types.ProblemResult.from_dict`: a :class:`DataError` names the line and field)."""
         pid, strategy, baseline, base = str(rec["problem_id"]), str(rec["strategy"]), rec.get("baseline"), \
             rec.get("baseline_result")
         return cls(pid, rec.get("gold"), strategy,
@@ -367,8 +367,8 @@ def load_problems_any(name_or_path: str | Path, *, limit: int | None = None) -> 
     """Problems from a benchmark file (``question``/``answer`` lines) or from a trace dataset
     (any format :func:`~deepprune.formats.loaders.load_traces` reads, or a shipped name such as
     ``default``); the first ``limit`` of them."""
-    from deepprune.datasets import resolve
     from deepprune.formats.benchmarks import load_problems
+    from deepprune.formats.datasets import resolve
     from deepprune.formats.loaders import detect_format, load_traces
 
     path = resolve(name_or_path)

@@ -12,7 +12,7 @@ connection (:class:`ReplayProtocol`, aiohttp's ``RequestHandler`` with hooks):
   line or header line over 64 KiB), logged at debug level without a traceback (a client's
   mistake, not the server's);
 * :attr:`ReplayProtocol.lost`, a future done when the client goes away, so that a stream stops
-  generating at once (:mod:`~deepprune.replayserver.exchange`);
+  generating at once (:mod:`~deepprune.servers.replay.exchange`);
 * responses whose status line says ``HTTP/1.1`` also to HTTP/1.0 peers (RFC 9112 section 2.3;
   aiohttp echoes the request's version), still close-delimited for them.
 
@@ -32,7 +32,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
-from deepprune.replayserver.errors import error_body
+from deepprune.servers.replay.errors import error_body
 
 __all__ = ["MAX_BODY", "MAX_HEAD", "ReplayProtocol", "json_response", "response"]
 
@@ -41,7 +41,7 @@ MAX_HEAD = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
 """The largest request body (larger: 413)."""
 
-log = logging.getLogger("deepprune.replayserver")
+log = logging.getLogger("deepprune.servers.replay")
 
 
 class _Http11:

@@ -1,6 +1,6 @@
 """An OpenAI-compatible server that replays recorded traces as token streams.
 
-``ReplayServer`` serves a :class:`~deepprune.types.TraceSet` over HTTP the way vLLM, SGLang or
+``ReplayServer`` serves a :class:`~deepprune.core.types.TraceSet` over HTTP the way vLLM, SGLang or
 llama.cpp's ``llama-server`` serve a model, so that the live path (``LiveSource``, ``deepprune
 run``) can be tested hermetically and timed without a GPU:
 
@@ -31,7 +31,7 @@ from the token after the given text. Requests never receive more tokens than ``m
 
 **Tokens.** A trace with recorded token strings is streamed token by token. Otherwise its text is
 cut into ``n_tokens`` pieces at the character positions ``len(text) * i // n_tokens``, so the
-text streamed after ``i`` tokens is exactly :meth:`~deepprune.types.Trace.text_at` ``(i)``, the
+text streamed after ``i`` tokens is exactly :meth:`~deepprune.core.types.Trace.text_at` ``(i)``, the
 text a replay shows a strategy. Each stream is paced at ``rate`` tokens per second
 (``0``: as fast as possible), after ``latency_s`` before the first token.
 
@@ -60,21 +60,21 @@ for SECONDS after N tokens), ``malformed:N`` (one broken SSE chunk after N token
 
 The package, one job per module:
 
-* :mod:`~deepprune.replayserver.faults` — :class:`Fault` and its spec language;
-* :mod:`~deepprune.replayserver.config` — :class:`ServerConfig`, :class:`Assign`;
-* :mod:`~deepprune.replayserver.book` — the trace book: which problem, which trace;
-* :mod:`~deepprune.replayserver.request` — a request's options, prompt and prefill;
-* :mod:`~deepprune.replayserver.wire` — the OpenAI wire encoding (SSE chunks of
+* :mod:`~deepprune.servers.replay.faults` — :class:`Fault` and its spec language;
+* :mod:`~deepprune.servers.replay.config` — :class:`ServerConfig`, :class:`Assign`;
+* :mod:`~deepprune.servers.replay.book` — the trace book: which problem, which trace;
+* :mod:`~deepprune.servers.replay.request` — a request's options, prompt and prefill;
+* :mod:`~deepprune.servers.replay.wire` — the OpenAI wire encoding (SSE chunks of
   :mod:`deepprune.core.wire`'s models, synthesised logprobs);
-* :mod:`~deepprune.replayserver.generation` — pacing, mid-stream faults, cancellation;
-* :mod:`~deepprune.replayserver.stats` — per-request records and totals (``/stats``, ``/metrics``);
-* :mod:`~deepprune.replayserver.errors` — :class:`BadRequest` and OpenAI's error object;
-* :mod:`~deepprune.replayserver.protocol` — connections on aiohttp's low-level server (framing,
+* :mod:`~deepprune.servers.replay.generation` — pacing, mid-stream faults, cancellation;
+* :mod:`~deepprune.servers.replay.stats` — per-request records and totals (``/stats``, ``/metrics``);
+* :mod:`~deepprune.servers.replay.errors` — :class:`BadRequest` and OpenAI's error object;
+* :mod:`~deepprune.servers.replay.protocol` — connections on aiohttp's low-level server (framing,
   keep-alive, pipelining by aiohttp) with idle and request timeouts and JSON answers to malformed
   requests;
-* :mod:`~deepprune.replayserver.exchange` — one request and its answer: body limits, whole and
+* :mod:`~deepprune.servers.replay.exchange` — one request and its answer: body limits, whole and
   streamed responses, noticing that the client went away, dropping the connection;
-* :mod:`~deepprune.replayserver.server` — :class:`ReplayServer`: lifecycle and routes.
+* :mod:`~deepprune.servers.replay.server` — :class:`ReplayServer`: lifecycle and routes.
 
 It runs in-process in tests (:meth:`ReplayServer.in_thread`) on a free port.
 """
@@ -82,11 +82,11 @@ It runs in-process in tests (:meth:`ReplayServer.in_thread`) on a free port.
 
 from __future__ import annotations
 
-from deepprune.replayserver.config import MAX_TOP_LOGPROBS, Assign, ServerConfig
-from deepprune.replayserver.faults import Fault, FaultKind
-from deepprune.replayserver.server import ReplayServer
-from deepprune.replayserver.stats import RequestRecord, ServerStats
-from deepprune.replayserver.wire import synth_top_logprobs, token_pieces
+from deepprune.servers.replay.config import MAX_TOP_LOGPROBS, Assign, ServerConfig
+from deepprune.servers.replay.faults import Fault, FaultKind
+from deepprune.servers.replay.server import ReplayServer
+from deepprune.servers.replay.stats import RequestRecord, ServerStats
+from deepprune.servers.replay.wire import synth_top_logprobs, token_pieces
 
 __all__ = [
     "MAX_TOP_LOGPROBS",

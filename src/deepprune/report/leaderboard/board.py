@@ -16,10 +16,10 @@ Typical use::
     Path("leaderboard.html").write_text(render_html(board))
     Path("leaderboard.md").write_text(render_markdown(board))
 
-This module reads the results and builds the tables; :mod:`deepprune.report.leaderboard` renders
-them (the page by Jinja2 templates with autoescape, the inline SVG charts, Markdown). The
-rendering names are importable from here too. The page needs no network: CSS, JavaScript
-(sorting) and the SVG charts are inline.
+This module reads the results and builds the tables; the other modules of
+:mod:`deepprune.report.leaderboard` render them (the page by Jinja2 templates with autoescape, the
+inline SVG charts, Markdown). The page needs no network: CSS, JavaScript (sorting) and the SVG
+charts are inline.
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
+from deepprune.core.errors import DataError, FormatError
 from deepprune.core.records import LEADERBOARD_BUDGET, read_row
-from deepprune.datasets import DEFAULT_DATASET, shipped
-from deepprune.errors import DataError, FormatError
+from deepprune.formats.datasets import DEFAULT_DATASET, shipped
 
 __all__ = [
     "BOUND_STRATEGIES",
@@ -140,7 +139,7 @@ _ROW_FIELDS = tuple(f.name for f in fields(Result) if f.name not in ("leaderboar
 def load_results(paths: Iterable[str | Path]) -> list[Result]:
     """Read ``deepprune bench --json`` files (a JSON list of rows, or ``{"rows": [...]}``).
 
-    Raises :class:`~deepprune.errors.DataError` naming the file and the field of the first
+    Raises :class:`~deepprune.core.errors.DataError` naming the file and the field of the first
     malformed row.
     """
     out: list[Result] = []
@@ -435,21 +434,3 @@ def load_reference(path: str | Path | None = None) -> Table:
     return Table(kind="reported", title=str(doc.get("title", "Reported in paper")), columns=columns,
                  rows=_mark_best(rows, len(columns)), citations=citations,
                  notes=tuple(str(n) for n in doc.get("notes", ())))
-
-
-_RENDERING = {"pareto_front": "pareto_front", "pareto_svg": "pareto_svg", "render_html": "render_html",
-              "render_markdown": "render_markdown", "_html_table": "html_table", "_md_table": "_md_table",
-              "_runs": "runs"}
-"""Names of the rendering layer (:mod:`deepprune.report.leaderboard`) this module still answers
-to, imported on first use (the rendering imports this module, not the other way round)."""
-
-
-def __getattr__(name: str) -> Any:
-    if name in _RENDERING:
-        from deepprune.report import leaderboard
-        from deepprune.report.leaderboard import common, markdown
-
-        for mod in (leaderboard, markdown, common):
-            if hasattr(mod, _RENDERING[name]):
-                return getattr(mod, _RENDERING[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

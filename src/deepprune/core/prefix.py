@@ -16,7 +16,7 @@ import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 
 __all__ = ["REASONING_WORDS", "Truncation"]
 

@@ -6,8 +6,8 @@ import enum
 import math
 from dataclasses import dataclass
 
-from deepprune.errors import ConfigError
-from deepprune.replayserver.faults import Fault
+from deepprune.core.errors import ConfigError
+from deepprune.servers.replay.faults import Fault
 
 __all__ = ["MAX_TOP_LOGPROBS", "Assign", "ServerConfig"]
 
@@ -29,7 +29,7 @@ class Assign(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """How a :class:`~deepprune.replayserver.ReplayServer` serves its traces."""
+    """How a :class:`~deepprune.servers.replay.ReplayServer` serves its traces."""
 
     host: str = "127.0.0.1"
     port: int = 0

@@ -32,15 +32,15 @@ import httpx
 import numpy as np
 from tqdm import tqdm
 
-from deepprune.answers import extract_answer
+from deepprune.core.answers import extract_answer
+from deepprune.core.errors import ClientError, ConfigError, DataError
 from deepprune.core.seeds import trace_seed
-from deepprune.errors import ClientError, ConfigError, DataError
+from deepprune.core.types import FinishReason, Problem, Trace
 from deepprune.formats.benchmarks import load_problems
 from deepprune.formats.tracefile import TraceWriter
 from deepprune.sources.accumulate import StreamAccumulator
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
 from deepprune.sources.pool import EndpointPool, PoolConfig
-from deepprune.types import FinishReason, Problem, Trace
 
 __all__ = [
     "CollectSummary",
@@ -188,7 +188,7 @@ async def collect(config: EndpointConfig | Sequence[EndpointConfig], problems: S
     """Sample ``n`` traces per problem into ``out`` (a ``.jsonl`` file), resuming what is there.
 
     A trace that fails is logged and left for the next run (it is not written). The run stops
-    with :class:`~deepprune.errors.ClientError` after ``max_consecutive_failures`` failures in a
+    with :class:`~deepprune.core.errors.ClientError` after ``max_consecutive_failures`` failures in a
     row (default ``2 * max_concurrency``): the server is probably down.
 
     ``config`` may list several endpoints of one model (``--base-url`` repeated): requests are

@@ -12,12 +12,12 @@ import logging
 import statistics
 from collections.abc import Callable, Sequence
 
+from deepprune.core.errors import ConfigError, DataError, NotApplicable
 from deepprune.core.records import LEADERBOARD_BUDGET, BenchRow
+from deepprune.core.types import ProblemResult, TraceSet
 from deepprune.engine.replay import aggregate, not_applicable_row, replay_orderings
 from deepprune.engine.tasks import blocking
-from deepprune.errors import ConfigError, DataError, NotApplicable
 from deepprune.strategies.registry import StrategySpec, build, describe
-from deepprune.types import ProblemResult, TraceSet
 
 __all__ = ["LEADERBOARD_BUDGET", "BenchRow", "bench", "bench_async", "check_traceset"]
 
@@ -54,7 +54,7 @@ async def bench_async(
     trace). ``progress(n)`` is called after each problem; ``per_problem(dataset, strategy,
     ordering, result)`` receives every problem result as it completes.
 
-    A strategy that raises :class:`~deepprune.errors.NotApplicable` gets an n/a row; any other
+    A strategy that raises :class:`~deepprune.core.errors.NotApplicable` gets an n/a row; any other
     error propagates (``raise_on_error=False``: the problem is counted in the row's ``errors``).
     :func:`bench` is the same without a running event loop.
     """

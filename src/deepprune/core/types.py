@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepprune.errors import DataError
+from deepprune.core.errors import DataError
 
 
 class AnswerKind(enum.StrEnum):
@@ -24,7 +24,7 @@ class AnswerKind(enum.StrEnum):
     TEXT = "text"
     """A free-text answer (a word, a name, a short phrase); compared by normalised exact match
     (case, surrounding whitespace and punctuation, a leading article, whitespace runs; the rules
-    are in :func:`deepprune.answers.text_key`). Never goes through math-verify."""
+    are in :func:`deepprune.core.answers.text_key`). Never goes through math-verify."""
     YESNO = "yesno"
     """A yes/no answer; the spellings yes/no/true/false (any case, surrounding punctuation)
     map to a canonical ``yes`` / ``no``; anything else is compared as :attr:`TEXT`."""
@@ -62,7 +62,7 @@ class AnswerProbe:
     """The model's answer when asked mid-trace (``deepprune probe``; Dynasor-CoT, arXiv 2412.20993).
 
     After the first ``at`` generated tokens of a trace, the prompt plus that partial text plus a
-    fixed "final answer" cue (:data:`deepprune.probing.PROBE_CUE`) went to a model (greedy, at
+    fixed "final answer" cue (:data:`deepprune.engine.probing.PROBE_CUE`) went to a model (greedy, at
     most a few dozen tokens); ``answer`` is what it wrote inside ``\\boxed{}`` (None when it
     closed no box). The probing model may differ from the one that wrote the trace: the trace
     file's header names it (``probe.model``).
@@ -229,7 +229,7 @@ class ProblemResult:
         counts are whole numbers >= 0, ``wall_s`` a number >= 0, ``answer``/``error`` strings or
         null, ``failed`` a boolean and ``correct`` a boolean or null; ``judge_calls``, ``error`` and
         ``failed`` may be absent (older files). Raises ``KeyError`` for a missing field and
-        ``TypeError`` for an unknown one, :class:`~deepprune.errors.DataError` naming ``path``,
+        ``TypeError`` for an unknown one, :class:`~deepprune.core.errors.DataError` naming ``path``,
         ``line`` and ``field.key`` for a wrong value.
 
         The stored ``error`` comes back as the one entry of :attr:`failures`; ``failed`` is

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 
 __all__ = ["Fault", "FaultKind"]
 
@@ -32,7 +32,7 @@ _ARGS = {FaultKind.REFUSE: 0, FaultKind.STATUS: 1, FaultKind.DROP: 1, FaultKind.
 
 @dataclass(frozen=True)
 class Fault:
-    """One injected fault (see :mod:`deepprune.replayserver`). Parse the CLI form with :meth:`parse`."""
+    """One injected fault (see :mod:`deepprune.servers.replay`). Parse the CLI form with :meth:`parse`."""
 
     kind: FaultKind
     after: int = 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepprune.bench import BenchRow, bench
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
+from deepprune.engine.bench import BenchRow, bench
 from deepprune.formats.loaders import load_traces
 from deepprune.strategies.registry import available, build
 

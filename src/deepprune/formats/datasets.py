@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from deepprune.errors import DataError
+from deepprune.core.errors import DataError
 
 __all__ = ["DEFAULT_DATASET", "ShippedDataset", "resolve", "shipped"]
 

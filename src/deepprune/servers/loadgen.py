@@ -1,6 +1,6 @@
 """A load generator for the live client: pre-encoded OpenAI-style SSE streams, as fast as the socket allows.
 
-The replay server (:mod:`deepprune.replayserver`) serves *recorded* traces and encodes every chunk
+The replay server (:mod:`deepprune.servers.replay`) serves *recorded* traces and encodes every chunk
 as it goes, which makes it the bottleneck long before the client is. This generator measures the
 client instead: every stream it serves was encoded once, in advance, with the chunk shapes real
 servers send, and is written to the socket in large slices.
@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 
 __all__ = ["FLAVORS", "GeneratorConfig", "LoadGenerator", "Shape", "encode_stream", "token_vocabulary"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from deepprune.replayserver.exchange import Exchange
-from deepprune.replayserver.faults import Fault, FaultKind
-from deepprune.replayserver.stats import StatsBook
-from deepprune.replayserver.wire import DONE, WireEncoder
+from deepprune.servers.replay.exchange import Exchange
+from deepprune.servers.replay.faults import Fault, FaultKind
+from deepprune.servers.replay.stats import StatsBook
+from deepprune.servers.replay.wire import DONE, WireEncoder
 
 __all__ = ["Generation"]
 

@@ -18,23 +18,23 @@ from aiohttp.http import HttpVersion11
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
 
-from deepprune.errors import ConfigError
-from deepprune.replayserver.book import TraceBook
-from deepprune.replayserver.config import ServerConfig
-from deepprune.replayserver.errors import BadRequest, error_body
-from deepprune.replayserver.exchange import Exchange
-from deepprune.replayserver.faults import Fault, FaultKind
-from deepprune.replayserver.generation import Generation
-from deepprune.replayserver.protocol import MAX_BODY, ReplayProtocol, response
-from deepprune.replayserver.request import Options, prefill_text, prompt_text
-from deepprune.replayserver.stats import RequestRecord, ServerStats, StatsBook
-from deepprune.replayserver.wire import WireEncoder
-from deepprune.tokens import approx_tokens
-from deepprune.types import FinishReason, Problem, Trace, TraceSet
+from deepprune.core.errors import ConfigError
+from deepprune.core.tokens import approx_tokens
+from deepprune.core.types import FinishReason, Problem, Trace, TraceSet
+from deepprune.servers.replay.book import TraceBook
+from deepprune.servers.replay.config import ServerConfig
+from deepprune.servers.replay.errors import BadRequest, error_body
+from deepprune.servers.replay.exchange import Exchange
+from deepprune.servers.replay.faults import Fault, FaultKind
+from deepprune.servers.replay.generation import Generation
+from deepprune.servers.replay.protocol import MAX_BODY, ReplayProtocol, response
+from deepprune.servers.replay.request import Options, prefill_text, prompt_text
+from deepprune.servers.replay.stats import RequestRecord, ServerStats, StatsBook
+from deepprune.servers.replay.wire import WireEncoder
 
 __all__ = ["ReplayServer"]
 
-log = logging.getLogger("deepprune.replayserver")
+log = logging.getLogger("deepprune.servers.replay")
 
 
 @dataclass
@@ -44,7 +44,7 @@ class _FaultSlot:
 
 
 class ReplayServer:
-    """Serves ``traceset`` as an OpenAI-compatible endpoint (see :mod:`deepprune.replayserver`).
+    """Serves ``traceset`` as an OpenAI-compatible endpoint (see :mod:`deepprune.servers.replay`).
 
     Use it as an async context manager in a running loop (``async with ReplayServer(ts) as s``),
     or from synchronous code with ``with ReplayServer(ts).in_thread() as s:`` (its own loop in a
@@ -310,6 +310,6 @@ class ReplayServer:
         finally:
             if no_lp and outcome == "completed":
                 outcome = "fault:nologprobs"
-            self._stats.stream_closed()
             record(problem, trace, opts.seed, n, gen.sent, outcome)
+            self._stats.stream_closed()  # after the record: no active stream means every record is in
         return outcome == "completed" and not conn.gone

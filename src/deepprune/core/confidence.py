@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from deepprune.errors import ConfigError
+from deepprune.core.errors import ConfigError
 
 __all__ = ["DEFAULT_TOP_K", "DEFAULT_WINDOW", "SCORES", "group_confidences", "mean_logprob", "self_certainty",
            "token_confidence", "trace_score"]

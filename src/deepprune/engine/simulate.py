@@ -7,7 +7,7 @@ trace is probed after N generated tokens (N = 2048 ... 32768), the gold answer, 
 cost of the 512 full traces (``total_tokens``, ``avg_tokens_per_trace``). It has no trace text
 and no per-trace identity.
 
-:func:`simulate_traceset` turns it into a :class:`~deepprune.types.TraceSet` a strategy can be
+:func:`simulate_traceset` turns it into a :class:`~deepprune.core.types.TraceSet` a strategy can be
 replayed on, **clearly labelled as simulation** (header ``simulation: true``, dataset name
 ending in ``-sim``):
 
@@ -39,10 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-from deepprune.bench import BenchRow, bench
-from deepprune.errors import DataError
+from deepprune.core.errors import DataError
+from deepprune.core.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
+from deepprune.engine.bench import BenchRow, bench
 from deepprune.formats.tracefile import FORMAT
-from deepprune.types import AnswerKind, FinishReason, Problem, Trace, TraceSet
 
 __all__ = [
     "DEFAULT_AUROCS",

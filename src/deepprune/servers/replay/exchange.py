@@ -15,8 +15,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from deepprune.replayserver.errors import BadRequest, error_body
-from deepprune.replayserver.protocol import MAX_BODY, ReplayProtocol, StreamResponse, json_response, response
+from deepprune.servers.replay.errors import BadRequest, error_body
+from deepprune.servers.replay.protocol import (
+    MAX_BODY,
+    ReplayProtocol,
+    StreamResponse,
+    json_response,
+    response,
+)
 
 __all__ = ["Exchange"]
 

@@ -14,8 +14,8 @@ import dataclasses
 
 import numpy as np
 
+from deepprune.core.types import AnswerKind, AnswerProbe, FinishReason, Problem, Trace, TraceSet
 from deepprune.formats.tracefile import FORMAT
-from deepprune.types import AnswerKind, AnswerProbe, FinishReason, Problem, Trace, TraceSet
 
 __all__ = ["synthetic_traceset"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deepprune.answers import group_answers
-from deepprune.types import AnswerKind
+from deepprune.core.answers import group_answers
+from deepprune.core.types import AnswerKind
 
 __all__ = ["Vote", "majority_vote"]
 

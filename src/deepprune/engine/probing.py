@@ -31,12 +31,12 @@ from typing import Any
 
 import httpx
 
-from deepprune.errors import ConfigError, DataError
+from deepprune.core.errors import ConfigError, DataError
+from deepprune.core.prefix import Truncation
+from deepprune.core.types import AnswerProbe, Problem, Trace
 from deepprune.formats.tracefile import TraceWriter, read_traces
-from deepprune.prefix import Truncation
 from deepprune.sources.openai_client import EndpointConfig, StreamClient
 from deepprune.sources.probe import PROBE_CUE, PROBE_MAX_TOKENS, probe_config, run_probe
-from deepprune.types import AnswerProbe, Problem, Trace
 
 __all__ = ["ProbeSummary", "parse_cuts", "probe_file", "probe_header"]
 

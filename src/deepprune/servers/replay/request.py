@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deepprune.replayserver.config import MAX_TOP_LOGPROBS
-from deepprune.replayserver.errors import BadRequest
-from deepprune.types import Problem
+from deepprune.core.types import Problem
+from deepprune.servers.replay.config import MAX_TOP_LOGPROBS
+from deepprune.servers.replay.errors import BadRequest
 
 __all__ = ["Options", "prefill_text", "prompt_text"]
 

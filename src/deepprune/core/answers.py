@@ -14,7 +14,7 @@
 * :func:`canonical_key` gives the normalised string that voting starts from; equivalent answers
   with different keys (``1/2`` and ``0.5``) are merged by :func:`group_answers`. For text and
   yes/no answers equal keys are the only equivalence.
-* :func:`detect_kind` guesses a problem's :class:`~deepprune.types.AnswerKind` from its gold
+* :func:`detect_kind` guesses a problem's :class:`~deepprune.core.types.AnswerKind` from its gold
   answer (a word or phrase is never math); :func:`parse_kind` validates a kind name.
 
 math-verify bounds its work with ``signal.alarm``, which only works in the main thread (its
@@ -32,8 +32,8 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from deepprune.errors import ConfigError
-from deepprune.types import AnswerKind
+from deepprune.core.errors import ConfigError
+from deepprune.core.types import AnswerKind
 
 __all__ = [
     "KINDS",
@@ -83,7 +83,7 @@ KINDS = tuple(k.value for k in AnswerKind)
 def parse_kind(value: AnswerKind | str, field: str = "kind") -> AnswerKind:
     """An :class:`AnswerKind` from its name (any case, surrounding spaces ignored).
 
-    A bad name raises :class:`~deepprune.errors.ConfigError` naming ``field`` (the flag or
+    A bad name raises :class:`~deepprune.core.errors.ConfigError` naming ``field`` (the flag or
     parameter it came from) and the allowed values.
 
     >>> parse_kind("Text")
@@ -91,7 +91,7 @@ def parse_kind(value: AnswerKind | str, field: str = "kind") -> AnswerKind:
     >>> parse_kind("words", "--kind")
     Traceback (most recent call last):
     ...
-    deepprune.errors.ConfigError: --kind must be one of math, integer, choice, text, yesno, got 'words'
+    deepprune.core.errors.ConfigError: --kind must be one of math, integer, choice, text, yesno, got 'words'
     """
     if isinstance(value, AnswerKind):
         return value
