@@ -8,8 +8,8 @@ The proper judge evaluation (held-out problems, ROC plots) is ``deepprune judge 
 
 from __future__ import annotations
 
+import argparse
 import itertools
-import sys
 
 from sklearn.metrics import roc_auc_score
 
@@ -45,4 +45,8 @@ def main(path: str, rules: tuple[str, ...] = ("words:3", "words:5", "words:25", 
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("traces", help="a trace file")
+    ap.add_argument("--rules", nargs="+", default=["words:3", "words:5", "words:25", "tokens:64", "tokens:128"])
+    args = ap.parse_args()
+    main(args.traces, tuple(args.rules))
