@@ -152,6 +152,12 @@ def test_capped_vote_counts_finished_traces_not_unchecked_merges() -> None:
     (trusted,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=3,trust=0.9",
                       ts, None)
     assert trusted.answer == "1" and trusted.info["recovered"] == 0
+    # vote=confidence follows the same rule: with equal confidences it is the capped vote above
+    lengths = [50, 60, 70, 80, 90, 100, 110, 120]
+    conf = _hand(["1", "2", "2", "1", "1", "1", "1", "1"], lengths, confs=[[2.0] * n for n in lengths])
+    (cv,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=3,vote=confidence,"
+                 "conf_keep=1.0", conf, None)
+    assert (cv.answer, cv.tokens, cv.info["recovery_capped"]) == ("2", capped.tokens, True)
 
 
 def test_confidence_vote_with_equal_confidences_is_the_recovery_vote() -> None:

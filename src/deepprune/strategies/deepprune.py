@@ -348,15 +348,16 @@ class DeepPruneStrategy(Strategy):
           its cluster's still-pruned members;
         * ``vote=confidence``: every finished trace for its own answer and every pruned trace for
           its cluster's answer, each weighted by its DeepConf score (the whole trace, or the
-          prefix it generated), after DeepConf's offline filter keeps the top ``conf_keep``.
+          prefix it generated), after DeepConf's offline filter keeps the top ``conf_keep``;
+        * once ``recover_max`` has stopped recovery, a pruned trace votes only if trusted.
         """
         if self.cfg.vote == "representatives" and not self.cfg.recover:
             size = {c[0]: len(c) for c in self._clusters}
             return [(t, self._finished[t], float(size[t]), True) for t in self._finish_order if t in size]
         finished = sorted((t for t in self._finish_order if t in self._cluster_of),
                           key=lambda t: self._length.get(t, 0))
+        trusted = self._trusted() if self._capped else None  # capped: unchecked merges do not vote
         if self.cfg.vote == "representatives":
-            trusted = self._trusted() if self._capped else None
             pruned_of = {c[0]: sum(1 for m in c[1:] if m not in self._finished and (trusted is None or m in trusted))
                          for c in self._clusters}
             return [(t, self._finished[t], 1.0 + pruned_of.get(t, 0), True) for t in finished]
@@ -364,7 +365,7 @@ class DeepPruneStrategy(Strategy):
         for c in self._clusters:
             if c[0] in self._finished:
                 entries += [(m, self._finished[c[0]], self._score(m), False) for m in c[1:]
-                            if m not in self._finished]
+                            if m not in self._finished and (trusted is None or m in trusted)]
         kept = keep_top([w for _, _, w, _ in entries], self.cfg.conf_keep) if entries else []
         return [entries[i] for i in kept]
 
