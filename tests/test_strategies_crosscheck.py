@@ -203,6 +203,10 @@ def test_recover_parameter_is_validated() -> None:
         with pytest.raises(ConfigError, match="recover_max"):
             build(f"deepprune:recover_max={bad}")
     build("deepprune:recover_max=none")
+    with pytest.raises(ConfigError, match="recover_max must be a positive integer or 'none', got 'abc'"):
+        build("deepprune:recover_max=abc")
+    with pytest.raises(ConfigError, match="probe must be on or off, got 'maybe'"):
+        build("deepprune:probe=maybe")
     with pytest.raises(ConfigError, match="conf_keep"):
         build("deepprune:vote=confidence,conf_keep=0")
     with pytest.raises(ConfigError, match="conf_score"):

@@ -58,8 +58,10 @@ class StrategySpec:
         return self.label
 
 
-def take(params: dict[str, str], key: str, convert: Callable[[str], T], default: T) -> T:
-    """Pop ``key`` from ``params`` and convert it; ConfigError names the key and the value.
+def take(params: dict[str, str], key: str, convert: Callable[[str], T], default: T, *,
+         expects: str | None = None) -> T:
+    """Pop ``key`` from ``params`` and convert it; ConfigError names the key, the value and what
+    was expected (``expects``, e.g. ``"an integer or 'none'"``; default: the converter's name).
 
     >>> params = {"tau": "0.5"}
     >>> take(params, "tau", float, 0.2), params
@@ -73,4 +75,4 @@ def take(params: dict[str, str], key: str, convert: Callable[[str], T], default:
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(key, raw, f"convertible by {getattr(convert, '__name__', convert)}") from exc
+        raise ConfigError(key, raw, expects or f"convertible by {getattr(convert, '__name__', convert)}") from exc

@@ -67,7 +67,7 @@ def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover:
     cfg = DeepPruneConfig(
         tau=take(params, "tau", float, tau),
         p=take(params, "p", int, 1),
-        kmax=take(params, "kmax", _opt_int, default_kmax),
+        kmax=take(params, "kmax", _opt_int, default_kmax, expects="an integer or 'none'"),
         vote=vote,
         k2=take(params, "k2", int, 20),
         k3=take(params, "k3", int, 10),
@@ -76,14 +76,14 @@ def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover:
         conf_keep=take(params, "conf_keep", float, 0.9),
         conf_score=take(params, "conf_score", str, "lowest"),
         conf_window=take(params, "conf_window", int, 2048),
-        recover_batch=take(params, "recover_batch", _bool, True),
+        recover_batch=take(params, "recover_batch", _bool, True, expects="on or off"),
         futile=take(params, "futile", float, futile),
         futile_after=take(params, "futile_after", int, 8),
-        recover_max=take(params, "recover_max", _int_or_none, None),
-        probe=take(params, "probe", _bool, False),
+        recover_max=take(params, "recover_max", _int_or_none, None, expects="a positive integer or 'none'"),
+        probe=take(params, "probe", _bool, False, expects="on or off"),
         probe_weight=take(params, "probe_weight", float, 1.0),
-        trust_probes=take(params, "trust_probes", _bool, True),
-        trust=take(params, "trust", _opt_float, None),
+        trust_probes=take(params, "trust_probes", _bool, True, expects="on or off"),
+        trust=take(params, "trust", _opt_float, None, expects="a probability or 'none'"),
     )
     judge = make_judge(take(params, "judge", str, "lexical"), params)
     return lambda: DeepPruneStrategy(judge, cfg)
@@ -97,7 +97,7 @@ def _deepconf(params: dict[str, str]) -> StrategyFactory:
     cfg = DeepConfOfflineConfig(
         score=take(params, "score", str, "lowest"),
         keep=take(params, "keep", float, 0.9),
-        weighted=take(params, "weighted", _bool, True),
+        weighted=take(params, "weighted", _bool, True, expects="on or off"),
         window=take(params, "window", int, 2048),
     )
     return lambda: DeepConfOffline(cfg)
@@ -197,7 +197,7 @@ def _self_certainty(params: dict[str, str]) -> StrategyFactory:
 def _rpc(params: dict[str, str]) -> StrategyFactory:
     from deepprune.strategies.rpc import RPCConfig, RPCStrategy
 
-    cfg = RPCConfig(prune=take(params, "prune", str, "weibull"), dedup=take(params, "dedup", _bool, True))
+    cfg = RPCConfig(prune=take(params, "prune", str, "weibull"), dedup=take(params, "dedup", _bool, True, expects="on or off"))
     return lambda: RPCStrategy(cfg)
 
 
@@ -210,7 +210,7 @@ def _probe_exit(params: dict[str, str]) -> StrategyFactory:
 
     every = take(params, "every", int, 64)
     agree = take(params, "agree", int, 3)
-    consensus = take(params, "consensus", _bool, True)
+    consensus = take(params, "consensus", _bool, True, expects="on or off")
     min_traces = take(params, "min_traces", int, 2)
     ProbeExitStrategy(every, agree, consensus, min_traces)  # validate now
     return lambda: ProbeExitStrategy(every, agree, consensus, min_traces)
