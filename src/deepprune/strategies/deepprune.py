@@ -65,7 +65,7 @@ of a weak judge would otherwise decide the answer it was not checked for. Report
 by ``recover`` votes and uncapped recovery resumes nearly every pruned trace; with ``K <= n`` it
 never binds. Off by default: on the diffuse dataset it trades about a point of accuracy for ~28
 points of tokens, and no value chosen by cross-validation by problem kept the accuracy bar
-(BENCHMARKS.md, "Recovery budget").
+(BENCHMARKS.md, "DeepPrune accuracy levers, part 3").
 
 **Answer probes** (``probe=on``; default off; Dynasor-CoT's probe, arXiv 2412.20993, used as
 judge evidence): when a trace reaches the prefix the strategy first asks its current answer
