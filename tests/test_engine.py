@@ -134,10 +134,17 @@ def test_aggregate_makes_the_bench_row(synth: TraceSet) -> None:
     spec = StrategySpec.parse("oracle:prefix=tokens:8")
     runs = asyncio.run(replay_orderings(synth, build(spec), orderings=3, seed=0))
     cons = asyncio.run(replay_orderings(synth, build("cons"), orderings=3, seed=0))
-    cons_tokens = aggregate(cons, traceset=synth, strategy="cons").tokens
-    cons_row = aggregate(cons, traceset=synth, strategy="cons", cons_tokens=cons_tokens)
-    row = aggregate(runs, traceset=synth, strategy=spec.label, params=dict(spec.params), cons_tokens=cons_tokens)
+    plain = aggregate(cons, traceset=synth, strategy="cons")
+    cons_tokens, cons_steps = plain.tokens, plain.steps_per_problem
+    assert plain.latency is None and cons_steps is not None and cons_steps > 0
+    cons_row = aggregate(cons, traceset=synth, strategy="cons", cons_tokens=cons_tokens, cons_steps=cons_steps)
+    row = aggregate(runs, traceset=synth, strategy=spec.label, params=dict(spec.params), cons_tokens=cons_tokens,
+                    cons_steps=cons_steps)
     assert cons_row.reduction == 0.0 and row.reduction is not None and row.reduction > 0
+    assert cons_row.latency == 1.0 and row.latency is not None and 0 < row.latency <= 1.0
+    # cons@K waits for its longest trace: its steps are the longest recorded trace of each problem
+    longest = [max(t.n_tokens for t in synth.traces_of(p.id)) for p in synth.problems]
+    assert cons_steps == pytest.approx(sum(longest) / len(longest))
     assert bench([synth], ["cons", spec], orderings=3) == [cons_row, row]
 
 

@@ -242,6 +242,7 @@ def test_cons_runs_unchanged_on_live_source() -> None:
     res = asyncio.run(run_problem(ConsensusStrategy, src, PROBLEM, budget=6, seed=3))
     assert res.traces_launched == 6 and res.traces_finished == 6 and res.traces_stopped == 0
     assert res.tokens == 6 * 7
+    assert res.steps is None and res.wall_s > 0  # live: measured time, no replay clock
     seeds = [b["seed"] for b in server.bodies]
     assert len(set(seeds)) == 6  # one request per trace, each with its own seed
     expected = [answers[s % 3] for s in seeds]

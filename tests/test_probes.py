@@ -157,8 +157,8 @@ def test_trusted_probe_merges_are_not_resumed_untrusted_are() -> None:
     answers = ["42", "42", "42", "41", "41", "42"]
     ts = _set(answers)
     src = ReplaySource(ts)
-    trust = asyncio.run(run_problem(make_strategy("deepprune:probe=on,judge=constant"), src, ts.problems[0], budget=6))
-    distrust = asyncio.run(run_problem(make_strategy("deepprune:probe=on,judge=constant,trust_probes=off"), src,
+    trust = asyncio.run(run_problem(make_strategy("deepprune:probe=on,judge=constant,verifiers=0"), src, ts.problems[0], budget=6))
+    distrust = asyncio.run(run_problem(make_strategy("deepprune:probe=on,judge=constant,trust_probes=off,verifiers=0"), src,
                                        ts.problems[0], budget=6))
     assert trust.answer == distrust.answer == "42"
     assert trust.info["recovered"] == 0 and trust.traces_finished == 2
@@ -203,7 +203,7 @@ def test_live_probe_sends_the_cue_greedy_and_charges_the_probe() -> None:
 def test_live_deepprune_probe_on_runs_against_a_server() -> None:
     server = _probe_server()
     src = LiveSource(_cfg(), transport=server.transport())
-    res = asyncio.run(run_problem(make_strategy("deepprune:probe=on,judge=constant"), src,
+    res = asyncio.run(run_problem(make_strategy("deepprune:probe=on,judge=constant,verifiers=0"), src,
                                   Problem("p", "q", "42"), budget=4))
     assert res.answer == "42" and res.traces_stopped >= 1
     assert res.traces_finished + res.traces_stopped == 4 and res.tokens < 4 * 80

@@ -49,6 +49,8 @@ def test_bench_rows_round_trip_through_json(rows: list[BenchRow]) -> None:
     ({"model": 3}, "[0].model", "expected a string"),
     ({"problems": None}, "[0].problems", "must not be null"),
     ({"traces_per_problem": math.inf}, "[0].traces_per_problem", "finite"),
+    ({"latency": -0.5}, "[0].latency", ">= 0"),
+    ({"steps_per_problem": "long"}, "[0].steps_per_problem", "expected a number"),
 ])
 def test_from_dict_names_the_field(rows: list[BenchRow], change: dict[str, Any], field: str, words: str) -> None:
     rec = rows[0].to_dict() | change
@@ -66,6 +68,16 @@ def test_from_dict_wants_every_field_but_read_row_does_not(rows: list[BenchRow])
     with pytest.raises(DataError, match="JSON object"):
         read_row(["cons"])
     assert BenchRow.from_dict(rows[0].to_dict() | {"command": "deepprune bench x"}) == rows[0]
+
+
+def test_rows_carry_the_replay_clock_and_older_rows_without_it_still_load(rows: list[BenchRow]) -> None:
+    cons, oracle = rows[0], rows[1]
+    assert cons.latency == 1.0 and cons.steps_per_problem is not None and cons.steps_per_problem > 0
+    assert oracle.latency is not None and oracle.latency <= 1.0  # stops traces, waits for no more
+    assert rows[2].latency is None  # n/a
+    old = {k: v for k, v in cons.to_dict().items() if k not in ("latency", "steps_per_problem")}
+    back = BenchRow.from_dict(old)
+    assert back.latency is None and back.steps_per_problem is None
 
 
 def test_problem_result_failure_fields() -> None:

@@ -102,13 +102,14 @@ def test_full_recovery_of_merge_everything_judge_is_cons(synth: TraceSet, orderi
     cons = _run("cons", synth, ordering_seed)
     dp = _run("deepprune:judge=constant,same=1.0,kmax=none,prefix=tokens:20,recover=1000", synth, ordering_seed)
     _same(dp, cons)
-    assert all(x.info["recovered"] == x.traces_launched - 1 for x in dp)
+    # every trace but the representative and its verifier (never stopped) was pruned, then resumed
+    assert all(x.info["recovered"] == x.traces_launched - 2 for x in dp)
 
 
 def test_recovery_stops_once_the_winner_leads() -> None:
     # every trace joins trace 0's cluster; trace 0 says "1", pruned traces resume lowest-p first
     ts = _hand(["1", "1", "1", "2", "1", "1"], [50, 60, 70, 80, 90, 100])
-    (res,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2", ts, None)
+    (res,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch=need", ts, None)
     assert res.answer == "1"
     assert res.info["recovered"] == 1  # one more "1" gives a lead of 2 finished votes
     assert res.tokens == 50 + 60 + 4 * 10
@@ -117,9 +118,9 @@ def test_recovery_stops_once_the_winner_leads() -> None:
 def test_futility_stops_recovery_on_a_diffuse_problem() -> None:
     # every trace merges into trace 0's cluster; all answers differ: no answer can lead by 2
     ts = _hand([str(i) for i in range(12)], [50 + i for i in range(12)])
-    (full,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2", ts, None)
+    (full,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch=need", ts, None)
     assert full.info["recovered"] == 11  # without futility every pruned trace is resumed
-    (gave_up,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,futile=0.3,futile_after=4",
+    (gave_up,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch=need,futile=0.3,futile_after=4",
                       ts, None)
     assert gave_up.info["recovered"] == 3  # 4 finished, the top answer holds 1 < 0.3 * 4 of them: stop
     assert gave_up.tokens < full.tokens
@@ -127,14 +128,14 @@ def test_futility_stops_recovery_on_a_diffuse_problem() -> None:
 
 def test_recovery_budget_stops_resuming_at_recover_max_finished_traces() -> None:
     ts = _hand([str(i) for i in range(12)], [50 + i for i in range(12)])
-    (full,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2", ts, None)
-    (capped,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=5", ts, None)
+    (full,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch=need", ts, None)
+    (capped,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch=need,recover_max=5", ts, None)
     assert capped.info["recovered"] == 4 and capped.info["recovery_capped"]  # 1 representative + 4 resumed
     assert capped.traces_finished == 5
     assert capped.tokens == sum(50 + i for i in range(5)) + 7 * 10
     assert not full.info["recovery_capped"]
     # a budget of at least K never binds: the run is the uncapped one
-    (loose,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=12", ts, None)
+    (loose,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch=need,recover_max=12", ts, None)
     assert (loose.answer, loose.tokens, loose.info["recovered"]) == (full.answer, full.tokens, full.info["recovered"])
     assert not loose.info["recovery_capped"]
 
@@ -144,18 +145,18 @@ def test_capped_vote_counts_finished_traces_not_unchecked_merges() -> None:
     # spent. Uncapped, the five unchecked merges would vote "1" with the representative; capped,
     # only what finished votes: "2" (2) over "1" (1).
     ts = _hand(["1", "2", "2", "1", "1", "1", "1", "1"], [50, 60, 70, 80, 90, 100, 110, 120])
-    (capped,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=3", ts, None)
+    (capped,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch=need,recover_max=3", ts, None)
     assert capped.info["recovery_capped"] and capped.info["recovered"] == 2
     assert capped.answer == "2"
     assert capped.tokens == 50 + 60 + 70 + 5 * 10
     # with trust, merges at or above the trust level still vote (the constant judge says 1.0)
-    (trusted,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=3,trust=0.9",
+    (trusted,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch=need,recover_max=3,trust=0.9",
                       ts, None)
     assert trusted.answer == "1" and trusted.info["recovered"] == 0
     # vote=confidence follows the same rule: with equal confidences it is the capped vote above
     lengths = [50, 60, 70, 80, 90, 100, 110, 120]
     conf = _hand(["1", "2", "2", "1", "1", "1", "1", "1"], lengths, confs=[[2.0] * n for n in lengths])
-    (cv,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,recover_max=3,vote=confidence,"
+    (cv,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch=need,recover_max=3,vote=confidence,"
                  "conf_keep=1.0", conf, None)
     assert (cv.answer, cv.tokens, cv.info["recovery_capped"]) == ("2", capped.tokens, True)
 
@@ -518,3 +519,62 @@ def test_rpc_needs_sampled_logprobs() -> None:
     assert res.answer == "2"
     (res,) = _run("self-certainty", ts, None)
     assert res.answer == "2"
+
+
+# ------------------------------------------------------------------ recovery's wall clock
+def test_a_verifier_runs_beside_its_representative_instead_of_after_it() -> None:
+    # every trace joins trace 0's cluster; trace 1 (the first to join) agrees with trace 0
+    ts = _hand(["1", "1", "1", "2", "1", "1"], [50, 60, 70, 80, 90, 100])
+    (ahead,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2", ts, None)
+    (after,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0", ts, None)
+    assert ahead.answer == after.answer == "1"
+    assert ahead.tokens == after.tokens == 50 + 60 + 4 * 10  # the same check, the same tokens
+    assert (ahead.info["recovered"], after.info["recovered"]) == (0, 1)
+    # ... but at the same time: trace 1 finishes at step 60 instead of 50 + (60 - 10) = 100
+    assert (ahead.steps, after.steps) == (60, 100)
+    # without recovery (the paper's rule) there is nothing to verify: every member is stopped
+    (paper,) = _run("deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=0", ts, None)
+    assert paper.traces_finished == 1 and paper.tokens == 50 + 5 * 10
+
+
+def test_doubling_rounds_resume_the_same_traces_in_fewer_rounds() -> None:
+    # all answers differ and every trace joins trace 0's cluster: recovery resumes all 11 others
+    ts = _hand([str(i) for i in range(12)], [50 + i for i in range(12)])
+    spec = "deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch="
+    (need,) = _run(spec + "need", ts, None)
+    (double,) = _run(spec + "double", ts, None)
+    (one,) = _run(spec + "one", ts, None)
+    assert need.info["recovered"] == double.info["recovered"] == one.info["recovered"] == 11
+    assert need.tokens == double.tokens == one.tokens == sum(50 + i for i in range(12))  # = cons@12
+    assert need.answer == double.answer == one.answer
+    assert one.info["recovery_rounds"] == 11
+    assert double.info["recovery_rounds"] < need.info["recovery_rounds"] <= 11
+    assert double.info["recovery_rounds"] == 4  # 1, 2 (the vote needs 2), 3 (= 1 + 2), the last 5
+    assert double.steps is not None and need.steps is not None and double.steps < need.steps
+
+
+def test_a_round_ends_when_the_vote_turns_clear_and_its_other_traces_stop_again() -> None:
+    # by id (equal judge probabilities): t1 "2" alone, then t2 "3" + t3 "1", then t4 + t5 + t6
+    ts = _hand(["1", "2", "3", "1", "1", "1", "1"], [50, 60, 70, 200, 80, 90, 300])
+    spec = "deepprune:judge=constant,same=1.0,prefix=tokens:10,recover=2,verifiers=0,recover_batch="
+    (double,) = _run(spec + "double", ts, None)
+    # t4 ends at step 360 with "1" leading by 2: t5 and t6 (80 tokens each by then) are stopped
+    assert double.answer == "1" and double.info["recovery_rounds"] == 3
+    assert double.info["recovery_cancelled"] == 2 and double.steps == 360
+    assert double.tokens == 50 + 60 + 70 + 200 + 80 + 80 + 80
+    (need,) = _run(spec + "need", ts, None)  # round 3 resumes t4 alone: fewer tokens, the same step
+    assert need.answer == "1" and need.info["recovery_cancelled"] == 0 and need.steps == 360
+    assert need.tokens == 50 + 60 + 70 + 200 + 80 + 10 + 10
+
+
+@pytest.mark.parametrize(("raw", "mode"), [("double", "double"), ("need", "need"), ("one", "one"), ("on", "need"),
+                                           ("off", "one"), ("1", "need"), ("0", "one")])
+def test_recover_batch_flag(raw: str, mode: str) -> None:
+    strategy = build(f"deepprune:recover_batch={raw}")()
+    assert isinstance(strategy, DeepPruneStrategy) and strategy.cfg.recover_batch == mode
+
+
+@pytest.mark.parametrize("bad", ["recover_batch=all", "verifiers=-1", "verifiers=x"])
+def test_bad_recovery_round_flags_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError, match=bad.split("=")[0]):
+        build(f"deepprune:{bad}")

@@ -66,6 +66,12 @@ class BenchRow:
     """How the strategy saves tokens (:attr:`deepprune.core.Strategy.family`: ``vote``,
     ``stop-early`` or ``prune``); None when it declares none or the row predates the field.
     Describes the strategy, not the measurement: rows compare equal without it."""
+    steps_per_problem: float | None = None
+    """Replay: mean decode steps per problem until the decision (:attr:`ProblemResult.steps`: the
+    latency with a free server slot per trace, in tokens per stream); None live."""
+    latency: float | None = None
+    """``steps_per_problem`` over cons@K's on the same dataset: 1.0 = as long as cons@K waits for
+    its longest trace (None when either is unknown)."""
     paper: str | None = field(default=None, compare=False)
     """The method the strategy implements (:attr:`deepprune.core.Strategy.paper`, a short citation
     with its arXiv id or venue); None when it implements none or the row predates the field (not
@@ -102,7 +108,8 @@ class BenchRow:
 
 _NAN_ALLOWED = frozenset({"accuracy", "tokens", "tokens_per_problem", "leaderboard_tokens_1e8"})
 """Figures bench writes as NaN: on an n/a row, and accuracy on a dataset without gold answers."""
-_NONE_ALLOWED = frozenset({"reduction", "model", "token_count", "not_applicable", "family", "paper"})
+_NONE_ALLOWED = frozenset({"reduction", "model", "token_count", "not_applicable", "family", "paper",
+                           "steps_per_problem", "latency"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +144,8 @@ _RULES: dict[str, _Rule] = {
     "not_applicable": _Rule("str"),
     "family": _Rule("str"),
     "paper": _Rule("str"),
+    "steps_per_problem": _Rule("num", low=0),
+    "latency": _Rule("num", low=0),
     "command": _Rule("str"),
 }
 

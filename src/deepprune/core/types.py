@@ -200,6 +200,11 @@ class ProblemResult:
     """Why traces failed: the distinct ``TraceFailed`` messages, in order of first occurrence."""
     error: str | None = None
     """Why the whole problem failed (a deepprune error, with ``raise_on_error=False``), else None."""
+    steps: int | None = None
+    """Replay: decode steps until the decision (the lock-step clock: the tokens one stream
+    generates meanwhile), i.e. the latency of a live run with a free server slot for every trace,
+    in units of one token per stream (divide by a stream's tokens per second for seconds). None
+    live, where ``wall_s`` is the measured time, and in results files."""
 
     @property
     def failed(self) -> bool:

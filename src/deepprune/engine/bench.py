@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from deepprune.core.errors import ConfigError, DataError, NotApplicable
 from deepprune.core.records import LEADERBOARD_BUDGET, BenchRow
 from deepprune.core.types import ProblemResult, TraceSet
-from deepprune.engine.replay import aggregate, not_applicable_row, replay_orderings
+from deepprune.engine.replay import aggregate, not_applicable_row, replay_orderings, steps_per_problem
 from deepprune.engine.tasks import blocking
 from deepprune.strategies.registry import StrategySpec, build, describe
 
@@ -88,6 +88,7 @@ async def bench_async(
         cons_runs = [runs[s.label] for s in specs if s.name == "cons"]
         cons = next((r for r in cons_runs if not isinstance(r, str)), None)
         cons_tokens = statistics.fmean(float(sum(x.tokens for x in rs)) for rs in cons) if cons else None
+        cons_steps = steps_per_problem(cons) if cons else None
         for spec in specs:
             got = runs[spec.label]
             family, paper = meta[spec.label]
@@ -96,7 +97,8 @@ async def bench_async(
                                                params=dict(spec.params), family=family, paper=paper))
             else:
                 rows.append(aggregate(got, traceset=ts, strategy=spec.label, params=dict(spec.params),
-                                      cons_tokens=cons_tokens, family=family, paper=paper))
+                                      cons_tokens=cons_tokens, cons_steps=cons_steps, family=family,
+                                      paper=paper))
     return rows
 
 

@@ -21,7 +21,8 @@ from deepprune.core.types import Problem, ProblemResult, TraceSet
 from deepprune.engine.runner import OnResult, run_many
 from deepprune.sources.replay import ReplaySource
 
-__all__ = ["FactoryFor", "aggregate", "make_row", "max_traces", "not_applicable_row", "replay", "replay_orderings"]
+__all__ = ["FactoryFor", "aggregate", "make_row", "max_traces", "not_applicable_row", "replay", "replay_orderings",
+           "steps_per_problem"]
 
 FactoryFor = Callable[[Problem], StrategyFactory]
 """Chooses the strategy factory of each problem."""
@@ -111,6 +112,7 @@ def aggregate(
     strategy: str,
     params: Mapping[str, str] | None = None,
     cons_tokens: float | None = None,
+    cons_steps: float | None = None,
     family: str | None = None,
     paper: str | None = None,
 ) -> BenchRow:
@@ -119,7 +121,7 @@ def aggregate(
     return make_row(runs, dataset=traceset.name, strategy=strategy, problems=len(traceset.problems),
                     traces_per_problem=_k_mean(traceset), model=traceset.header.get("model"),
                     token_count=traceset.header.get("token_count"), params=params, cons_tokens=cons_tokens,
-                    family=family, paper=paper)
+                    cons_steps=cons_steps, family=family, paper=paper)
 
 
 def make_row(
@@ -133,6 +135,7 @@ def make_row(
     token_count: str | None = None,
     params: Mapping[str, str] | None = None,
     cons_tokens: float | None = None,
+    cons_steps: float | None = None,
     family: str | None = None,
     paper: str | None = None,
 ) -> BenchRow:
@@ -141,7 +144,8 @@ def make_row(
 
     Accuracy and tokens are means over orderings (± population spread); judge calls, finished
     and stopped traces are per-ordering means of the totals; ``reduction`` is against
-    ``cons_tokens`` (None: no reference); ``errors`` counts problems that failed, per ordering.
+    ``cons_tokens`` (None: no reference) and ``latency`` (:func:`steps_per_problem`) against
+    ``cons_steps``; ``errors`` counts problems that failed, per ordering.
     ``family`` and ``paper`` describe the strategy (:func:`deepprune.strategies.registry.describe`).
     """
     orderings = len(runs)
@@ -153,6 +157,8 @@ def make_row(
 
     def mean_of(values: Sequence[int]) -> float:
         return float(sum(values)) / max(1, orderings)
+
+    steps = steps_per_problem(runs)
 
     return BenchRow(
         dataset=dataset,
@@ -177,7 +183,18 @@ def make_row(
         errors=sum(1 for x in flat if x.error is not None) // max(1, orderings),
         family=family or None,
         paper=paper or None,
+        steps_per_problem=steps,
+        latency=(steps / cons_steps) if steps is not None and cons_steps else None,
     )
+
+
+def steps_per_problem(runs: Sequence[Sequence[ProblemResult]]) -> float | None:
+    """Mean decode steps per problem until the decision (:attr:`ProblemResult.steps`), over every
+    problem of every ordering; None when a result has no clock (live) or there is none."""
+    steps = [x.steps for rs in runs for x in rs]
+    if not steps or any(s is None for s in steps):
+        return None
+    return statistics.fmean(s for s in steps if s is not None)
 
 
 def not_applicable_row(traceset: TraceSet, *, strategy: str, reason: str, orderings: int,

@@ -29,7 +29,7 @@ from deepprune.core.events import (
 from deepprune.core.protocol import RunContext, StrategyFactory
 from deepprune.core.types import Problem, ProblemResult
 from deepprune.engine.tasks import blocking, run_each
-from deepprune.sources.base import CanProbe, HasAnswerPeek, ProblemSession, TraceSource
+from deepprune.sources.base import CanProbe, HasAnswerPeek, HasClock, ProblemSession, TraceSource
 
 __all__ = ["OnResult", "RunOptions", "run", "run_many", "run_problem", "run_sync"]
 
@@ -90,6 +90,7 @@ async def run_problem(
             for tid in session.running():
                 await session.stop(tid)
         decision = strategy.result()
+        steps = session.tick if isinstance(session, HasClock) else None
         tokens = sum(session.generated(tid) for tid in range(driver.launched))
         correct = None
         if problem.gold is not None:
@@ -117,6 +118,7 @@ async def run_problem(
             info=info,
             traces_failed=len(driver.failed),
             failures=tuple(dict.fromkeys(driver.failures)),
+            steps=steps,
         )
 
 

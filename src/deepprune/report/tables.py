@@ -13,19 +13,20 @@ if TYPE_CHECKING:
 __all__ = ["judge_table", "markdown_sweep", "markdown_table", "text_table"]
 
 _HEAD = ["strategy", "family", "accuracy", "tokens (total)", "tokens/problem", "vs cons", "spread (tok)",
-         "judge calls", "leaderboard (1e8@512)"]
+         "latency", "judge calls", "leaderboard (1e8@512)"]
 
 
 def _cells(r: BenchRow) -> list[str]:
     family = r.family or "—"
     if r.not_applicable:
-        return [r.strategy, family, "n/a", "—", "—", "—", "—", "—", "n/a"]
+        return [r.strategy, family, "n/a", "—", "—", "—", "—", "—", "—", "n/a"]
     acc = f"{100 * r.accuracy:.1f}%"
     if r.accuracy_std:
         acc += f" ± {100 * r.accuracy_std:.1f}"
     red = "—" if r.reduction is None else f"{-100 * r.reduction + 0.0:+.1f}%"
     spread = f"± {r.tokens_std:,.0f}" if r.orderings > 1 else "—"
-    return [r.strategy, family, acc, f"{r.tokens:,.0f}", f"{r.tokens_per_problem:,.1f}", red, spread,
+    latency = "—" if r.latency is None else f"x{r.latency:.2f}"
+    return [r.strategy, family, acc, f"{r.tokens:,.0f}", f"{r.tokens_per_problem:,.1f}", red, spread, latency,
             f"{r.judge_calls:,.0f}", f"{r.leaderboard_tokens_1e8:.3g} {100 * r.accuracy:.1f}%"]
 
 

@@ -39,12 +39,20 @@ lead the runner-up by at least ``N`` votes of *finished* traces, or does not lea
 once the pruned traces' predicted votes are added, pruned traces are resumed (replay: the
 recorded continuation; live: a continuation request; nothing is charged twice) and then vote
 with their own answer. Resumed first: pruned members of clusters voting for the current winner
-(else the runner-up, else any), the lowest judge probability first (the likeliest to disagree);
-as many at once as the winner still needs votes (``recover_batch``, default; ``recover_batch=0``
-resumes one at a time: slightly fewer tokens, more round trips live). Resumed traces are counted
-in ``Decision.info["recovered"]``, resume rounds in ``info["recovery_rounds"]``. With a perfect
-judge a problem whose answer leads by fewer than ``N`` traces is resumed until it does (or no
-pruned trace is left); with no pruned trace left the vote is cons@K's.
+(else the runner-up, else any), the lowest judge probability first (the likeliest to disagree).
+A round resumes as many as the winner still needs votes, or as many as all earlier rounds
+together when that is more (``recover_batch=double``, default: a diffuse problem needs ~log2 of
+its pruned traces in rounds instead of one round per vote; ``need`` = only what the winner needs;
+``one`` = one at a time), and the moment the vote turns clear the round's traces still running
+are stopped again. Each round waits for its traces, so rounds are what recovery costs in wall
+clock live. **Verifiers** (``verifiers=n``, default 1, with recovery only): the first ``n``
+traces to join each cluster are not stopped at the prefix; they run on beside the
+representative, so the check recovery would make once the representative finished happens at
+the same time instead of after it (on a cluster whose first member agrees, the same tokens in
+about half the time). Resumed traces are counted in ``Decision.info["recovered"]``, resume rounds
+in ``info["recovery_rounds"]``, traces stopped again mid-round in ``info["recovery_cancelled"]``.
+With a perfect judge a problem whose answer leads by fewer than ``N`` traces is resumed until it
+does (or no pruned trace is left); with no pruned trace left the vote is cons@K's.
 
 **Trust** (``trust=q``; default off): a pruned trace that joined its cluster with judge
 probability at least ``q`` counts, for recovery, as a finished vote for its cluster's answer and
@@ -120,9 +128,10 @@ from deepprune.strategies.base import (
 )
 from deepprune.strategies.deepconf import keep_top, need_confidence
 
-__all__ = ["VOTES", "DeepPruneConfig", "DeepPruneStrategy"]
+__all__ = ["RECOVER_BATCHES", "VOTES", "DeepPruneConfig", "DeepPruneStrategy"]
 
 VOTES = ("representatives", "largest", "confidence")
+RECOVER_BATCHES = ("double", "need", "one")
 
 
 @dataclass(frozen=True)
@@ -153,14 +162,20 @@ class DeepPruneConfig:
     recover: int = 2
     """``vote=representatives``: resume pruned traces until the winner leads by this many
     finished votes (0 = off, the paper's behaviour). See the module docstring."""
-    recover_batch: bool = True
-    """Resume as many pruned traces at once as the winner still needs votes (fewer live round
-    trips); False resumes one at a time (fewest tokens)."""
+    recover_batch: str = "double"
+    """Pruned traces resumed per recovery round: ``need`` = as many as the winner still needs
+    votes; ``double`` (default) = that, or as many as all earlier rounds resumed together when
+    more (a diffuse problem needs ~log2 rounds instead of one per vote: less wall clock live);
+    ``one`` = one at a time (most round trips)."""
     futile: float = 0.0
     """Recovery gives up on a problem once ``futile_after`` traces have finished and no answer
     holds this share of them (0 = never give up)."""
     futile_after: int = 8
     """Finished traces needed before recovery may give up on a problem."""
+    verifiers: int = 1
+    """With recovery: the first ``verifiers`` traces to join each cluster are not stopped but run
+    on beside its representative, so the check recovery would otherwise make after the
+    representative finished (a second wait, live) runs at the same time."""
     recover_max: int | None = None
     """Recovery stops once this many traces have finished (None = no cap); the vote then counts
     finished traces and trusted merges only."""
@@ -191,6 +206,10 @@ class DeepPruneConfig:
             raise ConfigError("futile", self.futile, "a share in [0, 1] (0 = never give up)")
         if self.futile_after < 1:
             raise ConfigError("futile_after", self.futile_after, "a positive integer")
+        if self.recover_batch not in RECOVER_BATCHES:
+            raise ConfigError("recover_batch", self.recover_batch, " or ".join(RECOVER_BATCHES))
+        if self.verifiers < 0:
+            raise ConfigError("verifiers", self.verifiers, "a non-negative integer")
         if self.recover_max is not None and self.recover_max < 1:
             raise ConfigError("recover_max", self.recover_max, "a positive integer or 'none'")
         if self.recover and self.vote == "largest":
@@ -249,6 +268,9 @@ class DeepPruneStrategy(Strategy):
         self._largest: int | None = None
         self._join_p: dict[int, float] = {}
         self._resumed: list[int] = []
+        self._in_round: set[int] = set()
+        """Resumed traces still running in the current recovery round."""
+        self._cancelled = 0
         self._rounds = 0
         self._capped = False
         """Recovery hit ``recover_max``: the vote counts finished traces and trusted merges only."""
@@ -320,22 +342,44 @@ class DeepPruneStrategy(Strategy):
                 prefix = waiting if waiting is not None else (
                     self._watcher.prefix(event.n_tokens, event.text, finished=True, key=tid) or "")
                 actions.extend(self._assign(tid, prefix, finished=True))
+            if tid in self._in_round:
+                self._in_round.discard(tid)
+                actions.extend(self._end_round_if_clear())
         elif isinstance(event, TraceFailed):
             self._running.discard(tid)
             self._failed.add(tid)
             self._probing.pop(tid, None)
+            self._in_round.discard(tid)
         actions.extend(self._maybe_finalize())
         return actions
 
+    def _end_round_if_clear(self) -> list[Action]:
+        """Mid-round: once the vote is clear, the resumed traces still running are stopped again
+        (back to pruned members of their clusters; their tokens so far stay charged)."""
+        if not self._in_round or self._recovery_need()[0]:
+            return []
+        out: list[Action] = []
+        for t in sorted(self._in_round):
+            self._running.discard(t)
+            self._stopped.add(t)
+            out.append(Stop(t))
+        self._cancelled += len(self._in_round)
+        self._in_round.clear()
+        return out
+
     def on_idle(self) -> Sequence[Action]:
+        return self._start_round()
+
+    def _start_round(self) -> list[Action]:
         if self.cfg.vote == "largest" or not self.cfg.recover:
-            return ()
+            return []
         batch = self._next_recovery()
         self._rounds += bool(batch)
         for t in batch:
             self._stopped.discard(t)
             self._running.add(t)
             self._resumed.append(t)
+            self._in_round.add(t)
         return [Resume(t) for t in batch]
 
     def _votes(self) -> list[tuple[int, str | None, float, bool]]:
@@ -378,13 +422,48 @@ class DeepPruneStrategy(Strategy):
 
     def _next_recovery(self) -> list[int]:
         """The pruned traces to resume next (none when the winner leads by ``recover``): as many
-        as the winner still needs finished votes to lead by ``recover`` (at least one), so a
-        live run needs fewer round trips; fewer when fewer candidates are left."""
-        assert self._ctx is not None
-        trusted = self._trusted()
-        pruned = [m for c in self._clusters for m in c[1:] if m in self._stopped and m not in trusted]
+        as the winner still needs finished votes to lead by ``recover`` (at least one), or, with
+        ``recover_batch=double``, as many as all earlier rounds resumed when that is more; fewer
+        when fewer candidates are left or ``recover_max`` leaves less room."""
+        pruned = self._unchecked()
         if not pruned:
             return []
+        need, ranked, group_of_rep = self._recovery_need()
+        if not need:
+            return []
+        # budget: at most recover_max traces finish
+        room = (self._k if self.cfg.recover_max is None else self.cfg.recover_max) - len(self._finished)
+        if room <= 0:
+            self._capped = True
+            return []
+        if self.cfg.recover_batch == "one":
+            need = 1
+        elif self.cfg.recover_batch == "double":
+            need = max(need, len(set(self._resumed)))  # each round at least all earlier ones together
+        need = min(need, room)
+
+        def order(ms: list[int]) -> list[int]:
+            return sorted(ms, key=lambda m: (self._join_p.get(m, 1.0), m))
+
+        picked: list[int] = []
+        for target in ranked[:2]:
+            cands = [m for m in pruned if group_of_rep.get(self._clusters[self._cluster_of[m]][0]) == target]
+            picked += order(cands)[: need - len(picked)]
+            if len(picked) >= need or (picked and self.cfg.recover_batch != "double"):
+                return picked  # the contested clusters first (double: then any, to fill the round)
+        rest = [m for m in pruned if m not in picked]
+        return picked + order(rest)[: need - len(picked)]
+
+    def _unchecked(self) -> list[int]:
+        """Pruned (stopped) members recovery may resume: not trusted, in cluster order."""
+        trusted = self._trusted()
+        return [m for c in self._clusters for m in c[1:] if m in self._stopped and m not in trusted]
+
+    def _recovery_need(self) -> tuple[int, list[int], dict[int, int]]:
+        """``(need, ranked groups, group of each finished voter)``: the finished votes the winner
+        still needs to lead by ``recover`` (0: the vote is clear, or futility gave up)."""
+        assert self._ctx is not None
+        trusted = self._trusted()
         verified_of = {c[0]: sum(1 for m in c[1:] if m in trusted and m not in self._finished)
                        for c in self._clusters}
         kind = self._ctx.problem.kind
@@ -398,37 +477,21 @@ class DeepPruneStrategy(Strategy):
                 est[g] = est.get(g, 0.0) + w
                 seen[g] = seen.get(g, 0) + int(done) + (verified_of.get(t, 0) if done else 0)
         ranked = sorted(est, key=lambda g: (-est[g], g))  # ties: the group that finished first
+        group_of_rep = {e[0]: g for e, g in zip(entries, groups, strict=True) if e[3]}
         need = self.cfg.recover
         if ranked:
             a = ranked[0]
             b = ranked[1] if len(ranked) > 1 else None
             lead = seen.get(a, 0) - (seen.get(b, 0) if b is not None else 0)
             if lead >= self.cfg.recover and (b is None or est[a] > est[b]):
-                return []
+                return 0, ranked, group_of_rep
             need = max(1, self.cfg.recover - lead)
         # futility: a diffuse problem (no answer near a clear plurality among enough finished
         # traces) cannot become a clear win by resuming more; stop spending on it
         if self.cfg.futile > 0 and len(voters) >= self.cfg.futile_after and \
                 max(seen.values(), default=0) < self.cfg.futile * len(voters):
-            return []
-        # budget: at most recover_max traces finish
-        room = (self._k if self.cfg.recover_max is None else self.cfg.recover_max) - len(self._finished)
-        if room <= 0:
-            self._capped = True
-            return []
-        need = min(need, room)
-        group_of_rep = {e[0]: g for e, g in zip(entries, groups, strict=True) if e[3]}
-
-        def order(ms: list[int]) -> list[int]:
-            return sorted(ms, key=lambda m: (self._join_p.get(m, 1.0), m))
-
-        if not self.cfg.recover_batch:
-            need = 1
-        for target in ranked[:2]:
-            cands = [m for m in pruned if group_of_rep.get(self._clusters[self._cluster_of[m]][0]) == target]
-            if cands:
-                return order(cands)[:need]
-        return order(pruned)[:need]
+            return 0, ranked, group_of_rep
+        return need, ranked, group_of_rep
 
     def result(self) -> Decision:
         assert self._ctx is not None
@@ -452,8 +515,8 @@ class DeepPruneStrategy(Strategy):
             judge_calls=self.judge_calls,
             judge_tokens=self.judge_tokens,
             info={"clusters": len(self._clusters), "cluster_sizes": sizes[:10], "voters": len(voters),
-                  "fallback_vote": fallback, "recovered": len(self._resumed),
-                  "recovery_rounds": self._rounds, "recovery_capped": self._capped, **({"probes": self.probes} if self.cfg.probe else {})},
+                  "fallback_vote": fallback, "recovered": len(set(self._resumed)),
+                  "recovery_rounds": self._rounds, "recovery_cancelled": self._cancelled, "recovery_capped": self._capped, **({"probes": self.probes} if self.cfg.probe else {})},
         )
 
     # ------------------------------------------------------------------ clustering
@@ -494,8 +557,8 @@ class DeepPruneStrategy(Strategy):
                 self._verified.add(tid)
             if self.cfg.trust is not None and sims[best] >= self.cfg.trust:
                 self._confident.add(tid)
-            if finished:
-                return []
+            if finished or (self.cfg.recover and len(self._clusters[best]) - 1 <= self.cfg.verifiers):
+                return []  # finished already, or one of the cluster's verifiers: runs on
             self._running.discard(tid)
             self._stopped.add(tid)
             return [Stop(tid)]
