@@ -551,6 +551,9 @@ def test_doubling_rounds_resume_the_same_traces_in_fewer_rounds() -> None:
     assert double.info["recovery_rounds"] < need.info["recovery_rounds"] <= 11
     assert double.info["recovery_rounds"] == 4  # 1, 2 (the vote needs 2), 3 (= 1 + 2), the last 5
     assert double.steps is not None and need.steps is not None and double.steps < need.steps
+    (fin,) = _run(spec + "finished", ts, None)  # rounds of 1, 2 (= finished so far), 4, the last 4
+    assert (fin.info["recovered"], fin.tokens, fin.answer) == (11, need.tokens, need.answer)
+    assert fin.info["recovery_rounds"] == 4 and fin.steps is not None and fin.steps < need.steps
 
 
 def test_a_round_ends_when_the_vote_turns_clear_and_its_other_traces_stop_again() -> None:
@@ -567,7 +570,8 @@ def test_a_round_ends_when_the_vote_turns_clear_and_its_other_traces_stop_again(
     assert need.tokens == 50 + 60 + 70 + 200 + 80 + 10 + 10
 
 
-@pytest.mark.parametrize(("raw", "mode"), [("double", "double"), ("need", "need"), ("one", "one"), ("on", "need"),
+@pytest.mark.parametrize(("raw", "mode"), [("double", "double"), ("finished", "finished"), ("need", "need"),
+                                           ("one", "one"), ("on", "need"),
                                            ("off", "one"), ("1", "need"), ("0", "one")])
 def test_recover_batch_flag(raw: str, mode: str) -> None:
     strategy = build(f"deepprune:recover_batch={raw}")()

@@ -31,9 +31,9 @@ def _int_or_none(raw: str) -> int | None:
 
 
 def _recover_batch(raw: str) -> str:
-    """``double``, ``need`` or ``one``; the older on/off spelling means ``need`` / ``one``."""
+    """``double``, ``finished``, ``need`` or ``one``; the older on/off spelling means ``need`` / ``one``."""
     v = raw.strip().lower()
-    if v in ("double", "need", "one"):
+    if v in ("double", "finished", "need", "one"):
         return v
     return "need" if _bool(v) else "one"
 
@@ -53,7 +53,7 @@ def _bool(raw: str) -> bool:
 
 @register("deepprune", "judge clustering at the prefix, redundant traces stopped, pruned ones resumed while the "
                        "vote is contested: judge=lexical,tau=0.2,p=1,kmax=32,vote=representatives|largest|confidence,"
-                       "k2=20,k3=10,prefix=tokens:64,recover=2,recover_batch=double|need|one,verifiers=1,futile=0,futile_after=8,recover_max=none,probe=off,probe_weight=1,trust_probes=on,trust=none")
+                       "k2=20,k3=10,prefix=tokens:64,recover=2,recover_batch=double|finished|need|one,verifiers=1,futile=0,futile_after=8,recover_max=none,probe=off,probe_weight=1,trust_probes=on,trust=none")
 def _deepprune(params: dict[str, str]) -> StrategyFactory:
     return _deepprune_with(params, tau=0.2, prefix="tokens:64", recover=2, futile=0.0)
 
@@ -84,7 +84,7 @@ def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover:
         conf_keep=take(params, "conf_keep", float, 0.9),
         conf_score=take(params, "conf_score", str, "lowest"),
         conf_window=take(params, "conf_window", int, 2048),
-        recover_batch=take(params, "recover_batch", _recover_batch, "double", expects="double, need or one"),
+        recover_batch=take(params, "recover_batch", _recover_batch, "double", expects="double, finished, need or one"),
         verifiers=take(params, "verifiers", int, 1),
         futile=take(params, "futile", float, futile),
         futile_after=take(params, "futile_after", int, 8),

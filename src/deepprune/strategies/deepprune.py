@@ -42,7 +42,8 @@ with their own answer. Resumed first: pruned members of clusters voting for the 
 (else the runner-up, else any), the lowest judge probability first (the likeliest to disagree).
 A round resumes as many as the winner still needs votes, or as many as all earlier rounds
 together when that is more (``recover_batch=double``, default: a diffuse problem needs ~log2 of
-its pruned traces in rounds instead of one round per vote; ``need`` = only what the winner needs;
+its pruned traces in rounds instead of one round per vote; ``finished`` = at least as many as
+have finished, doubling the finished votes each round; ``need`` = only what the winner needs;
 ``one`` = one at a time), and the moment the vote turns clear the round's traces still running
 are stopped again. Each round waits for its traces, so rounds are what recovery costs in wall
 clock live. **Verifiers** (``verifiers=n``, default 1, with recovery only): the first ``n``
@@ -131,7 +132,7 @@ from deepprune.strategies.deepconf import keep_top, need_confidence
 __all__ = ["RECOVER_BATCHES", "VOTES", "DeepPruneConfig", "DeepPruneStrategy"]
 
 VOTES = ("representatives", "largest", "confidence")
-RECOVER_BATCHES = ("double", "need", "one")
+RECOVER_BATCHES = ("double", "finished", "need", "one")
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,9 @@ class DeepPruneConfig:
     """Pruned traces resumed per recovery round: ``need`` = as many as the winner still needs
     votes; ``double`` (default) = that, or as many as all earlier rounds resumed together when
     more (a diffuse problem needs ~log2 rounds instead of one per vote: less wall clock live);
-    ``one`` = one at a time (most round trips)."""
+    ``finished`` = at least as many as have finished (each round doubles the finished votes:
+    fewer rounds still, for more tokens on diffuse problems); ``one`` = one at a time (most round
+    trips)."""
     futile: float = 0.0
     """Recovery gives up on a problem once ``futile_after`` traces have finished and no answer
     holds this share of them (0 = never give up)."""
@@ -440,6 +443,8 @@ class DeepPruneStrategy(Strategy):
             need = 1
         elif self.cfg.recover_batch == "double":
             need = max(need, len(set(self._resumed)))  # each round at least all earlier ones together
+        elif self.cfg.recover_batch == "finished":
+            need = max(need, len(self._finished))  # each round at least doubles the finished votes
         need = min(need, room)
 
         def order(ms: list[int]) -> list[int]:
@@ -449,8 +454,8 @@ class DeepPruneStrategy(Strategy):
         for target in ranked[:2]:
             cands = [m for m in pruned if group_of_rep.get(self._clusters[self._cluster_of[m]][0]) == target]
             picked += order(cands)[: need - len(picked)]
-            if len(picked) >= need or (picked and self.cfg.recover_batch != "double"):
-                return picked  # the contested clusters first (double: then any, to fill the round)
+            if len(picked) >= need or (picked and self.cfg.recover_batch in ("need", "one")):
+                return picked  # the contested clusters first (double/finished: then any, to fill the round)
         rest = [m for m in pruned if m not in picked]
         return picked + order(rest)[: need - len(picked)]
 
