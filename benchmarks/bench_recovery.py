@@ -30,7 +30,8 @@ STRATEGIES = (
     "deepprune:recover=0",                                 # the new default without recovery
     "deepprune:recover=1",
     "deepprune",                                           # the default: tau 0.2, tokens:64, recover=2
-    "deepprune:recover_batch=0",                           # recovery one trace at a time
+    "deepprune:verifiers=0,recover_batch=need",            # the default before verifiers and doubling rounds
+    "deepprune:recover_batch=one",                         # recovery one trace at a time
     "deepprune:recover=3",
     "deepprune:judge=noisy-oracle,auroc=0.9,recover=0",    # a simulated AUROC-0.9 judge, no recovery
     "deepprune:judge=noisy-oracle,auroc=0.9",              # the same judge with recovery
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         cons_tokens = next(r.tokens for r in rows if r.strategy == "cons")
         print(f"\n{ts.name}: {len(ts.problems)} problems, {args.orderings} orderings")
         print(f"{'strategy':52s} {'accuracy':>9s} {'tokens':>8s} {'= cons':>7s} {'fired':>6s} {'resumed':>8s} "
-              f"{'rounds':>7s}")
+              f"{'rounds':>7s} {'latency':>8s}")
         for row in rows:
             same = total = fired = resumed = rounds = 0
             for r in range(args.orderings):
@@ -79,12 +80,13 @@ def main(argv: list[str] | None = None) -> int:
                    "accuracy_std": row.accuracy_std, "tokens": row.tokens,
                    "vs_cons": row.tokens / cons_tokens - 1, "same_as_cons": same / total,
                    "recovery_fired": fired / total, "resumed_per_problem": resumed / total,
-                   "recovery_rounds_per_problem": rounds / total,
+                   "recovery_rounds_per_problem": rounds / total, "latency": row.latency,
                    "orderings": args.orderings}
             out.append(rec)
             print(f"{row.strategy:52s} {100 * row.accuracy:8.1f}% {100 * rec['vs_cons']:+7.1f}% "
                   f"{100 * rec['same_as_cons']:6.1f}% {100 * rec['recovery_fired']:5.1f}% "
-                  f"{rec['resumed_per_problem']:8.2f} {rec['recovery_rounds_per_problem']:7.2f}", flush=True)
+                  f"{rec['resumed_per_problem']:8.2f} {rec['recovery_rounds_per_problem']:7.2f} "
+                  f"{'—' if row.latency is None else f'x{row.latency:.2f}':>8s}", flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump({"command": "python benchmarks/bench_recovery.py " + " ".join(sys.argv[1:] if argv is None else argv),
