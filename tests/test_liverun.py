@@ -14,6 +14,7 @@ from deepprune.core.records import BenchRow
 from deepprune.engine.liverun import ResultsFile, RunSettings, load_problems_any, run_live, summarize
 from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.formats.tracefile import write_traces
+from deepprune.report.live import live_summary_text
 from deepprune.sources.replay import ReplaySource
 
 TS = synthetic_traceset(6, 8, seed=3, mean_tokens=80)
@@ -104,3 +105,15 @@ def test_the_summary_is_a_bench_row_of_the_strategy_and_one_of_the_baseline() ->
     alone = summarize([replace(r, baseline=None, baseline_result=None) for r in rows])
     assert alone.baseline_result is None and alone.baseline is None and alone.reduction is None
     assert alone.result == replace(s.result, reduction=None)
+
+
+def test_the_summary_text_says_faster_or_slower_and_fewer_or_more_tokens() -> None:
+    rows = asyncio.run(run_live(list(TS.problems), ReplaySource(TS), RunSettings("esc:w=2", budget=8, compare="cons")))
+    s = summarize(rows)
+    assert s.reduction is not None and s.reduction > 0
+    slow = live_summary_text(replace(s, wall=10.0, baseline_wall=2.0), "esc:w=2").splitlines()[-1]
+    assert slow == f"esc:w=2 used {100 * s.reduction:.1f}% fewer tokens than cons, 5.00x slower"
+    fast = live_summary_text(replace(s, wall=2.0, baseline_wall=3.0), "esc:w=2").splitlines()[-1]
+    assert fast.endswith("fewer tokens than cons, 1.50x faster")
+    more = replace(s, result=replace(s.result, reduction=-0.25), wall=1.0, baseline_wall=1.0)
+    assert live_summary_text(more, "esc:w=2").splitlines()[-1] == "esc:w=2 used 25.0% more tokens than cons, 1.00x faster"

@@ -43,6 +43,17 @@ def live_summary_text(s: LiveSummary, strategy: str) -> str:
         bacc = "n/a" if s.baseline_accuracy is None else f"{s.baseline_accuracy:.3f}"
         lines.append(f"{s.baseline}: accuracy {bacc}, {s.baseline_tokens} tokens, wall {s.baseline_wall_s:.1f}s")
         if s.reduction is not None:
-            speed = f", {s.speedup:.2f}x faster" if s.speedup else ""
-            lines.append(f"{strategy} used {100 * s.reduction:.1f}% fewer tokens than {s.baseline}{speed}")
+            lines.append(f"{strategy} used {_compare_tokens(s.reduction)} than {s.baseline}{_compare_wall(s.speedup)}")
     return "\n".join(lines)
+
+
+def _compare_tokens(reduction: float) -> str:
+    """``12.5% fewer tokens`` / ``3.0% more tokens``."""
+    return f"{100 * reduction:.1f}% fewer tokens" if reduction >= 0 else f"{-100 * reduction:.1f}% more tokens"
+
+
+def _compare_wall(speedup: float | None) -> str:
+    """``, 1.40x faster`` / ``, 4.86x slower`` (wall clock against the baseline); empty when unknown."""
+    if not speedup:
+        return ""
+    return f", {speedup:.2f}x faster" if speedup >= 1 else f", {1 / speedup:.2f}x slower"
