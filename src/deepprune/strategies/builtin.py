@@ -85,7 +85,7 @@ def _deepprune_with(params: dict[str, str], *, tau: float, prefix: str, recover:
         conf_score=take(params, "conf_score", str, "lowest"),
         conf_window=take(params, "conf_window", int, 2048),
         recover_batch=take(params, "recover_batch", _recover_batch, "double", expects="double, finished, need or one"),
-        verifiers=take(params, "verifiers", int, 1),
+        verifiers=take(params, "verifiers", int, 1, expects="a non-negative integer"),
         futile=take(params, "futile", float, futile),
         futile_after=take(params, "futile_after", int, 8),
         recover_max=take(params, "recover_max", _int_or_none, None, expects="a positive integer or 'none'"),
