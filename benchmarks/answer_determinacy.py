@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import json
 import sys
@@ -156,7 +157,62 @@ def _shares(groups: Sequence[int]) -> dict[int, float]:
     return out
 
 
-def report(traces: str, runs: Sequence[str], at: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PairRow:
+    """One pair of continued traces of a problem."""
+
+    half: str
+    problem_id: str
+    label: int
+    """1 when the two recorded final answers are equivalent (the oracle's merge)."""
+    continuations: tuple[float, ...]
+    """The continuation judge's score with 1, 2, ... continuations per trace."""
+    lexical: float
+    prior: float
+    """The problem's from-scratch agreement (two recorded traces of it agree): a score that reads
+    no prefix, to show how much of a pooled AUROC is telling easy problems from hard ones."""
+
+
+def within_auroc(pairs: Sequence[PairRow], score: Any) -> float:
+    """AUROC over (positive, negative) comparisons *within* a problem only, pooled over problems:
+    what matters for clustering one problem's traces (a pooled AUROC also rewards ranking a
+    concentrated problem's pairs above a diffuse one's). nan when no problem has both classes."""
+    wins = 0.0
+    total = 0
+    by_problem: dict[str, list[PairRow]] = defaultdict(list)
+    for r in pairs:
+        by_problem[r.problem_id].append(r)
+    for rs in by_problem.values():
+        pos = [score(r) for r in rs if r.label]
+        neg = [score(r) for r in rs if not r.label]
+        for a in pos:
+            for b in neg:
+                wins += 1.0 if a > b else 0.5 if a == b else 0.0
+                total += 1
+    return wins / total if total else float("nan")
+
+
+def bootstrap_within(pairs: Sequence[PairRow], score: Any, *, resamples: int = 1000,
+                     seed: int = 0) -> tuple[float, float]:
+    """95% interval of :func:`within_auroc` over problems resampled with replacement."""
+    by_problem: dict[str, list[PairRow]] = defaultdict(list)
+    for r in pairs:
+        by_problem[r.problem_id].append(r)
+    keys = sorted(by_problem)
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(keys), len(keys))
+        sample = [dataclasses.replace(r, problem_id=f"{k}#{n}") for n, k in enumerate(pick)
+                  for r in by_problem[keys[k]]]
+        v = within_auroc(sample, score)
+        if not np.isnan(v):
+            vals.append(v)
+    lo, hi = np.percentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def report(traces: str, runs: Sequence[str], at: int, *, resamples: int = 0) -> dict[str, Any]:
     ts = load_traces(resolve(traces))
     conts: dict[tuple[str, int], dict[int, str | None]] = defaultdict(dict)
     for path in runs:
@@ -167,9 +223,7 @@ def report(traces: str, runs: Sequence[str], at: int) -> dict[str, Any]:
                     conts[(r["problem_id"], r["index"])][r["j"]] = r["answer"]
     lexical = make_judge("lexical")
     rows: dict[str, dict[str, Any]] = {}
-    pair_scores: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    pair_labels: dict[str, list[int]] = defaultdict(list)
-    pair_lexical: dict[str, list[float]] = defaultdict(list)
+    pairs: list[PairRow] = []
     det: dict[str, list[float]] = defaultdict(list)
     scratch: dict[str, list[float]] = defaultdict(list)
     n_c = min((len(v) for v in conts.values()), default=0)
@@ -190,28 +244,38 @@ def report(traces: str, runs: Sequence[str], at: int) -> dict[str, Any]:
         for t in mine:
             det[half].append(float(np.mean([g == g_rec[t.index] for g in g_cont[t.index]])))
         # from scratch: another recorded trace of the problem ends with this one's answer
-        for t in mine:
-            others = [g_rec[u.index] for u in trs if u.index != t.index]
-            scratch[half].append(float(np.mean([g == g_rec[t.index] for g in others])))
+        agree = [float(np.mean([g_rec[u.index] == g_rec[t.index] for u in trs if u.index != t.index]))
+                 for t in trs]
+        scratch[half].extend(a for t, a in zip(trs, agree, strict=True) if (p.id, t.index) in conts)
+        prior = float(np.mean(agree))
         for a, b in itertools.combinations(mine, 2):
-            pair_labels[half].append(int(g_rec[a.index] == g_rec[b.index]))
+            scores = []
             for c in range(1, n_c + 1):
                 sa, sb = _shares(g_cont[a.index][:c]), _shares(g_cont[b.index][:c])
-                pair_scores[half][c].append(sum(v * sb.get(k, 0.0) for k, v in sa.items()))
-            pair_lexical[half].append(float(lexical.predict_proba([Pair(a.text_at(at), b.text_at(at))])[0]))
+                scores.append(sum(v * sb.get(k, 0.0) for k, v in sa.items()))
+            lex = float(lexical.predict_proba([Pair(a.text_at(at), b.text_at(at))])[0])
+            pairs.append(PairRow(half, p.id, int(g_rec[a.index] == g_rec[b.index]), tuple(scores), lex, prior))
     for half in [*det, "all"]:
         halves = list(det) if half == "all" else [half]
-        y = [v for h in halves for v in pair_labels[h]]
+        mine_pairs = [r for r in pairs if r.half in halves]
+        y = [r.label for r in mine_pairs]
         row: dict[str, Any] = {
             "traces": sum(len(det[h]) for h in halves),
             "continuations_per_trace": n_c,
             "determinacy": float(np.mean([v for h in halves for v in det[h]])),
             "from_scratch": float(np.mean([v for h in halves for v in scratch[h]])),
             "pairs": len(y), "positives": int(sum(y)),
-            "auroc_lexical": auroc(y, [v for h in halves for v in pair_lexical[h]]),
+            "auroc_problem_prior": auroc(y, [r.prior for r in mine_pairs]),
+            "auroc_lexical": auroc(y, [r.lexical for r in mine_pairs]),
+            "within_lexical": within_auroc(mine_pairs, lambda r: r.lexical),
         }
         for c in range(1, n_c + 1):
-            row[f"auroc_continuations_{c}"] = auroc(y, [v for h in halves for v in pair_scores[h][c]])
+            row[f"auroc_continuations_{c}"] = auroc(y, [r.continuations[c - 1] for r in mine_pairs])
+            row[f"within_continuations_{c}"] = within_auroc(mine_pairs, lambda r, c=c: r.continuations[c - 1])
+        if resamples:
+            row["within_lexical_ci95"] = bootstrap_within(mine_pairs, lambda r: r.lexical, resamples=resamples)
+            row[f"within_continuations_{n_c}_ci95"] = bootstrap_within(
+                mine_pairs, lambda r: r.continuations[n_c - 1], resamples=resamples)
         rows[half] = row
     return {"traces": traces, "at": at, "rows": rows}
 
@@ -237,17 +301,25 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("runs", nargs="+")
     s.add_argument("--at", type=int, default=64)
     s.add_argument("--json", default=None)
+    s.add_argument("--bootstrap", type=int, default=1000,
+                   help="problem resamples for the within-problem AUROC intervals (0: none)")
     args = ap.parse_args(argv)
     if args.cmd == "run":
         return asyncio.run(_run(args))
-    res = report(args.traces, args.runs, args.at)
-    cols = ["traces", "determinacy", "from_scratch", "pairs", "positives", "auroc_lexical"] + [
-        f"auroc_continuations_{c}" for c in range(1, res["rows"]["all"]["continuations_per_trace"] + 1)]
+    res = report(args.traces, args.runs, args.at, resamples=args.bootstrap)
+    n_c = res["rows"]["all"]["continuations_per_trace"]
+    cols = ["traces", "determinacy", "from_scratch", "pairs", "positives", "auroc_problem_prior",
+            "auroc_lexical", *(f"auroc_continuations_{c}" for c in range(1, n_c + 1)),
+            "within_lexical", *(f"within_continuations_{c}" for c in range(1, n_c + 1))]
     print("| half | " + " | ".join(cols) + " |")
     print("|---|" + "---:|" * len(cols))
     for half, row in res["rows"].items():
         print(f"| {half} | " + " | ".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
                                           for c in cols) + " |")
+    for half, row in res["rows"].items():
+        for k, v in row.items():
+            if k.endswith("_ci95"):
+                print(f"{half}: {k} [{v[0]:.3f}, {v[1]:.3f}]")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
     return 0
