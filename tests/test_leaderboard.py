@@ -82,6 +82,8 @@ def test_nan_accuracy_is_missing(tmp_path: Path) -> None:
     ([row("cons", model=3)], "[0].model", "expected a string"),
     ([row("cons", params=["a"])], "[0].params", "expected an object"),
     ([row("cons", problems=2.5)], "[0].problems", "whole number"),
+    ([row("cons", latency=-0.5)], "[0].latency", ">= 0"),
+    ([row("cons", latency="fast")], "[0].latency", "expected a number"),
     (["cons"], "[0]", "JSON object"),
 ])
 def test_malformed_rows_name_file_and_field(tmp_path: Path, rows: Any, field: str, words: str) -> None:
@@ -91,6 +93,29 @@ def test_malformed_rows_name_file_and_field(tmp_path: Path, rows: Any, field: st
     assert ei.value.path == str(p)
     assert ei.value.field == field
     assert words in str(ei.value) and str(p) in str(ei.value)
+
+
+def test_latency_is_read_and_old_rows_without_it_still_load(tmp_path: Path) -> None:
+    new = row("esc", latency=1.234, steps_per_problem=61.7)
+    old = row("cons")  # written before bench recorded latency: neither key
+    assert "latency" not in old and "steps_per_problem" not in old
+    live = row("deepprune", latency=None, steps_per_problem=None)  # live rows write null
+    minimal = {"dataset": "ds2", "strategy": "cons", "accuracy": 0.5, "tokens": 10}
+    rs = lb.load_results([write(tmp_path, [new, old, live, minimal])])
+    assert (rs[0].latency, rs[0].steps_per_problem) == (1.234, 61.7)
+    assert all(r.latency is None and r.steps_per_problem is None for r in rs[1:])
+    t = lb.build_leaderboard(rs).measured
+    by = {r.label: r.cells[0] for r in t.rows}
+    esc, cons, live_cell = by["esc"], by["cons"], by["deepprune"]
+    assert esc is not None and cons is not None and live_cell is not None
+    assert (esc.latency, esc.latency_text, esc.steps_per_problem) == (1.234, "x1.23", 61.7)
+    assert (cons.latency, cons.latency_text) == (None, "—") and live_cell.latency_text == "—"
+
+
+def test_the_reference_table_has_no_latency() -> None:
+    ref = lb.load_reference()
+    cells = [c for r in ref.rows for c in r.cells if c is not None]
+    assert cells and all(c.latency is None and c.latency_text == "—" for c in cells)
 
 
 def test_bad_files(tmp_path: Path) -> None:
@@ -355,6 +380,7 @@ def test_a_result_is_its_bench_row_as_the_leaderboard_reads_it(tmp_path: Path) -
     p = write(tmp_path, [dict(r.to_dict(), command="deepprune bench syn") for r in rows])
     shared = {f.name for f in fields(lb.Result)} - {"params", "command", "source", "index"}
     assert shared <= {f.name for f in fields(BenchRow)}  # no field of its own but where it was read from
+    assert {"latency", "steps_per_problem"} <= shared and all(r.latency is not None for r in rows)
     for row, res in zip(rows, lb.load_results([p]), strict=True):
         assert {k: getattr(res, k) for k in shared} == {k: getattr(row, k) for k in shared}
         assert dict(res.params) == row.params and res.command == "deepprune bench syn"
