@@ -278,14 +278,63 @@ def test_markdown_renders_the_same_table(tmp_path: Path) -> None:
     head = next(ln for ln in lines if ln.startswith("| system"))
     assert head == f"| system | m1 · ds1 | {lb.UNKNOWN_MODEL} · ds2 |"
     esc = next(ln for ln in lines if ln.startswith("| `esc`"))
-    assert esc == "| `esc` <sup>[2]</sup> | 0.256 <u>90.0%</u> | — |"
-    assert "| `oracle` (bound) <sup>[3]</sup> | 0.0640 95.0% | — |" in lines
+    assert esc == "| `esc` <sup>[2]</sup> | 0.256 <u>90.0%</u> — | — |"  # no latency in these rows
+    assert "| `oracle` (bound) <sup>[3]</sup> | 0.0640 95.0% — | — |" in lines
     assert "### Reported in paper (not measured here)" in md
-    assert "| DeepPrune [deepprune] | **0.42** 86.7% |" in md
+    assert "| DeepPrune [deepprune] | **0.42** 86.7% — |" in md
     assert md.index("### Measured") < md.index("`esc`") < md.index("### Reported") < md.index("| DeepPrune")
 
 
 # --- CLI and real data ----------------------------------------------------------------------
+
+
+def _lat_cells(page: str, table: str) -> dict[str, tuple[str, str]]:
+    """Row label -> (data-v, text) of the first latency cell of each row of ``table``."""
+    body = page.split(f'<table class="lb {table}"')[1].split("</tbody>")[0]
+    out = {}
+    for tr in re.findall(r"<tr data-i=.*?</tr>", body, flags=re.S):
+        label = re.search(r'<th scope="row" data-v="([^"]*)"', tr)
+        cell = re.search(r'<td class="(?:na )?lat"(?: data-v="([^"]*)")?[^>]*>([^<]*)</td>', tr)
+        assert label is not None and cell is not None, tr
+        out[label.group(1)] = (cell.group(1) or "", cell.group(2))
+    return out
+
+
+def test_latency_column_in_the_page_and_markdown(tmp_path: Path) -> None:
+    rows = [row("cons", latency=1.0, steps_per_problem=400.0), row("esc", latency=1.234, steps_per_problem=493.6),
+            row("deepprune"),  # no latency: an older file, or a live row
+            row("cons", "ds2"), row("esc", "ds2", latency=0.5)]
+    board = lb.build_leaderboard(lb.load_results([write(tmp_path, rows)]), reference=True)
+    page = lb.render_html(board)
+    # one more sortable column per column group: lowest first, after tokens and accuracy
+    n = len(board.measured.columns)
+    assert page.count('class="lat-h"') == n + len(lb.load_reference().columns)
+    assert ('data-col="3" data-type="num" data-first="ascending" data-label="m1 · ds1 latency vs cons@K" '
+            'aria-label="sort by m1 · ds1 latency vs cons@K">latency vs cons@K') in page
+    assert 'data-col="6" data-type="num" data-first="ascending" data-label="m1 · ds2 latency vs cons@K"' in page
+    assert f'data-col="{1 + 3 * n}" data-type="text" data-first="ascending" data-label="family"' in page
+    assert 'colspan="6" class="model">m1</th>' in page and page.count('colspan="3" class="bench"') == n + 9
+    for tid, cols in (("measured", n), ("reported", 9)):  # every body row has a cell under every sort button
+        body = page.split(f'<table class="lb {tid}"')[1].split("</table>")[0]
+        assert body.count("<button") == 1 + 3 * cols + 2
+        assert {tr.count("<td") + tr.count("<th") for tr in re.findall(r"<tr data-i=.*?</tr>", body, flags=re.S)} \
+            == {1 + 3 * cols + 2}
+    lat = _lat_cells(page, "measured")
+    assert lat == {"cons": ("1.0", "x1.00"), "esc": ("1.234", "x1.23"), "deepprune": ("", "—")}
+    assert _lat_cells(page, "reported")["DeepPrune"] == ("", "—")
+    assert "latency x1.23 vs cons@K\n493.6 decode steps per problem until the decision" in page  # tooltip
+    assert '<td class="na tok">—</td><td class="na acc">—</td><td class="na lat">—</td>' in page  # esc, no ds2
+    # what it means, in the notes
+    note = re.search(r'<li id="fn-latency"><strong>Latency vs cons@K:</strong>([^<]*)</li>', page)
+    assert note is not None and "lock-step" in note.group(1) and "fewer slots than traces" in note.group(1)
+    assert 'href="#fn-latency"' in page
+
+    md = lb.render_markdown(board)
+    lines = md.splitlines()
+    assert "| `esc` <sup>[2]</sup> <sup>[5]</sup> | **0.000640** <u>90.0%</u> x1.23 | **0.000640** <u>90.0%</u> x0.50 |" in lines
+    assert "| `deepprune` <sup>[3]</sup> | **0.000640** <u>90.0%</u> — | — |" in lines
+    assert "latency vs cons@K" in md.split("| system")[0]
+    assert "- **Latency vs cons@K:** replay's lock-step clock" in md
 
 
 def test_cli_writes_both_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -317,6 +366,7 @@ def test_real_bench_results_to_leaderboard(math100_path: Path, tmp_path: Path) -
     assert cons.cells[0].best_tokens and pruned.bound and not pruned.cells[0].best_tokens
     assert pruned.cells[0].tokens_1e8 is not None and cons.cells[0].tokens_1e8 is not None
     assert pruned.cells[0].tokens_1e8 < cons.cells[0].tokens_1e8
+    assert cons.cells[0].latency_text == "x1.00" and pruned.cells[0].latency is not None
     assert f"| `cons` <sup>[1]</sup> | **{cons.cells[0].tokens_text}**" in lb.render_markdown(board)
 
 
