@@ -82,6 +82,8 @@ def test_nan_accuracy_is_missing(tmp_path: Path) -> None:
     ([row("cons", model=3)], "[0].model", "expected a string"),
     ([row("cons", params=["a"])], "[0].params", "expected an object"),
     ([row("cons", problems=2.5)], "[0].problems", "whole number"),
+    ([row("cons", latency=-0.5)], "[0].latency", ">= 0"),
+    ([row("cons", latency="fast")], "[0].latency", "expected a number"),
     (["cons"], "[0]", "JSON object"),
 ])
 def test_malformed_rows_name_file_and_field(tmp_path: Path, rows: Any, field: str, words: str) -> None:
@@ -91,6 +93,29 @@ def test_malformed_rows_name_file_and_field(tmp_path: Path, rows: Any, field: st
     assert ei.value.path == str(p)
     assert ei.value.field == field
     assert words in str(ei.value) and str(p) in str(ei.value)
+
+
+def test_latency_is_read_and_old_rows_without_it_still_load(tmp_path: Path) -> None:
+    new = row("esc", latency=1.234, steps_per_problem=61.7)
+    old = row("cons")  # written before bench recorded latency: neither key
+    assert "latency" not in old and "steps_per_problem" not in old
+    live = row("deepprune", latency=None, steps_per_problem=None)  # live rows write null
+    minimal = {"dataset": "ds2", "strategy": "cons", "accuracy": 0.5, "tokens": 10}
+    rs = lb.load_results([write(tmp_path, [new, old, live, minimal])])
+    assert (rs[0].latency, rs[0].steps_per_problem) == (1.234, 61.7)
+    assert all(r.latency is None and r.steps_per_problem is None for r in rs[1:])
+    t = lb.build_leaderboard(rs).measured
+    by = {r.label: r.cells[0] for r in t.rows}
+    esc, cons, live_cell = by["esc"], by["cons"], by["deepprune"]
+    assert esc is not None and cons is not None and live_cell is not None
+    assert (esc.latency, esc.latency_text, esc.steps_per_problem) == (1.234, "x1.23", 61.7)
+    assert (cons.latency, cons.latency_text) == (None, "—") and live_cell.latency_text == "—"
+
+
+def test_the_reference_table_has_no_latency() -> None:
+    ref = lb.load_reference()
+    cells = [c for r in ref.rows for c in r.cells if c is not None]
+    assert cells and all(c.latency is None and c.latency_text == "—" for c in cells)
 
 
 def test_bad_files(tmp_path: Path) -> None:
@@ -253,14 +278,63 @@ def test_markdown_renders_the_same_table(tmp_path: Path) -> None:
     head = next(ln for ln in lines if ln.startswith("| system"))
     assert head == f"| system | m1 · ds1 | {lb.UNKNOWN_MODEL} · ds2 |"
     esc = next(ln for ln in lines if ln.startswith("| `esc`"))
-    assert esc == "| `esc` <sup>[2]</sup> | 0.256 <u>90.0%</u> | — |"
-    assert "| `oracle` (bound) <sup>[3]</sup> | 0.0640 95.0% | — |" in lines
+    assert esc == "| `esc` <sup>[2]</sup> | 0.256 <u>90.0%</u> — | — |"  # no latency in these rows
+    assert "| `oracle` (bound) <sup>[3]</sup> | 0.0640 95.0% — | — |" in lines
     assert "### Reported in paper (not measured here)" in md
-    assert "| DeepPrune [deepprune] | **0.42** 86.7% |" in md
+    assert "| DeepPrune [deepprune] | **0.42** 86.7% — |" in md
     assert md.index("### Measured") < md.index("`esc`") < md.index("### Reported") < md.index("| DeepPrune")
 
 
 # --- CLI and real data ----------------------------------------------------------------------
+
+
+def _lat_cells(page: str, table: str) -> dict[str, tuple[str, str]]:
+    """Row label -> (data-v, text) of the first latency cell of each row of ``table``."""
+    body = page.split(f'<table class="lb {table}"')[1].split("</tbody>")[0]
+    out = {}
+    for tr in re.findall(r"<tr data-i=.*?</tr>", body, flags=re.S):
+        label = re.search(r'<th scope="row" data-v="([^"]*)"', tr)
+        cell = re.search(r'<td class="(?:na )?lat"(?: data-v="([^"]*)")?[^>]*>([^<]*)</td>', tr)
+        assert label is not None and cell is not None, tr
+        out[label.group(1)] = (cell.group(1) or "", cell.group(2))
+    return out
+
+
+def test_latency_column_in_the_page_and_markdown(tmp_path: Path) -> None:
+    rows = [row("cons", latency=1.0, steps_per_problem=400.0), row("esc", latency=1.234, steps_per_problem=493.6),
+            row("deepprune"),  # no latency: an older file, or a live row
+            row("cons", "ds2"), row("esc", "ds2", latency=0.5)]
+    board = lb.build_leaderboard(lb.load_results([write(tmp_path, rows)]), reference=True)
+    page = lb.render_html(board)
+    # one more sortable column per column group: lowest first, after tokens and accuracy
+    n = len(board.measured.columns)
+    assert page.count('class="lat-h"') == n + len(lb.load_reference().columns)
+    assert ('data-col="3" data-type="num" data-first="ascending" data-label="m1 · ds1 latency vs cons@K" '
+            'aria-label="sort by m1 · ds1 latency vs cons@K">latency vs cons@K') in page
+    assert 'data-col="6" data-type="num" data-first="ascending" data-label="m1 · ds2 latency vs cons@K"' in page
+    assert f'data-col="{1 + 3 * n}" data-type="text" data-first="ascending" data-label="family"' in page
+    assert 'colspan="6" class="model">m1</th>' in page and page.count('colspan="3" class="bench"') == n + 9
+    for tid, cols in (("measured", n), ("reported", 9)):  # every body row has a cell under every sort button
+        body = page.split(f'<table class="lb {tid}"')[1].split("</table>")[0]
+        assert body.count("<button") == 1 + 3 * cols + 2
+        assert {tr.count("<td") + tr.count("<th") for tr in re.findall(r"<tr data-i=.*?</tr>", body, flags=re.S)} \
+            == {1 + 3 * cols + 2}
+    lat = _lat_cells(page, "measured")
+    assert lat == {"cons": ("1.0", "x1.00"), "esc": ("1.234", "x1.23"), "deepprune": ("", "—")}
+    assert _lat_cells(page, "reported")["DeepPrune"] == ("", "—")
+    assert "latency x1.23 vs cons@K\n493.6 decode steps per problem until the decision" in page  # tooltip
+    assert '<td class="na tok">—</td><td class="na acc">—</td><td class="na lat">—</td>' in page  # esc, no ds2
+    # what it means, in the notes
+    note = re.search(r'<li id="fn-latency"><strong>Latency vs cons@K:</strong>([^<]*)</li>', page)
+    assert note is not None and "lock-step" in note.group(1) and "fewer slots than traces" in note.group(1)
+    assert 'href="#fn-latency"' in page
+
+    md = lb.render_markdown(board)
+    lines = md.splitlines()
+    assert "| `esc` <sup>[2]</sup> <sup>[5]</sup> | **0.000640** <u>90.0%</u> x1.23 | **0.000640** <u>90.0%</u> x0.50 |" in lines
+    assert "| `deepprune` <sup>[3]</sup> | **0.000640** <u>90.0%</u> — | — |" in lines
+    assert "latency vs cons@K" in md.split("| system")[0]
+    assert "- **Latency vs cons@K:** replay's lock-step clock" in md
 
 
 def test_cli_writes_both_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -292,6 +366,7 @@ def test_real_bench_results_to_leaderboard(math100_path: Path, tmp_path: Path) -
     assert cons.cells[0].best_tokens and pruned.bound and not pruned.cells[0].best_tokens
     assert pruned.cells[0].tokens_1e8 is not None and cons.cells[0].tokens_1e8 is not None
     assert pruned.cells[0].tokens_1e8 < cons.cells[0].tokens_1e8
+    assert cons.cells[0].latency_text == "x1.00" and pruned.cells[0].latency is not None
     assert f"| `cons` <sup>[1]</sup> | **{cons.cells[0].tokens_text}**" in lb.render_markdown(board)
 
 
@@ -355,6 +430,7 @@ def test_a_result_is_its_bench_row_as_the_leaderboard_reads_it(tmp_path: Path) -
     p = write(tmp_path, [dict(r.to_dict(), command="deepprune bench syn") for r in rows])
     shared = {f.name for f in fields(lb.Result)} - {"params", "command", "source", "index"}
     assert shared <= {f.name for f in fields(BenchRow)}  # no field of its own but where it was read from
+    assert {"latency", "steps_per_problem"} <= shared and all(r.latency is not None for r in rows)
     for row, res in zip(rows, lb.load_results([p]), strict=True):
         assert {k: getattr(res, k) for k in shared} == {k: getattr(row, k) for k in shared}
         assert dict(res.params) == row.params and res.command == "deepprune bench syn"

@@ -27,14 +27,16 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 def _rows() -> list[dict[str, Any]]:
-    def r(strategy: str, dataset: str, acc: float, tokens: float, model: str | None = "m1") -> dict[str, Any]:
+    def r(strategy: str, dataset: str, acc: float, tokens: float, model: str | None = "m1",
+          latency: float | None = None) -> dict[str, Any]:
         return {"dataset": dataset, "strategy": strategy, "accuracy": acc, "tokens": tokens,
                 "traces_per_problem": 8, "problems": 10, "orderings": 2, "tokens_std": tokens / 50,
-                "accuracy_std": 0.01, "model": model, "command": f"deepprune bench {dataset} -s {strategy}"}
+                "accuracy_std": 0.01, "model": model, "command": f"deepprune bench {dataset} -s {strategy}",
+                "latency": latency}
 
     return [
-        r("cons", "ds1", 0.90, 1e6), r("esc", "ds1", 0.85, 4e5), r("oracle", "ds1", 0.95, 1e5),
-        r("deepprune:tau=0.5", "ds1", 0.80, 3e5),
+        r("cons", "ds1", 0.90, 1e6, latency=1.0), r("esc", "ds1", 0.85, 4e5, latency=0.6),
+        r("oracle", "ds1", 0.95, 1e5, latency=0.3), r("deepprune:tau=0.5", "ds1", 0.80, 3e5),
         r("cons", "ds2", 0.50, 5e6, None), r("deepprune:tau=0.5", "ds2", 0.60, 9e5, None),
     ]
 
@@ -102,24 +104,30 @@ def test_page_loads_sorts_and_is_screenshot(driver: Any, page: Path) -> None:
     reported = _order(driver, "reported")
     assert _order(driver, "measured") == start
 
-    # column 3 = ds2 tokens: fewest first; rows without a ds2 result stay last, in input order
-    _button(driver, "measured", 3).click()
+    # column 4 = ds2 tokens (each column group: tokens, accuracy, latency): fewest first; rows
+    # without a ds2 result stay last, in input order
+    _button(driver, "measured", 4).click()
     assert _order(driver, "measured") == ["deepprune:tau=0.5", "cons", "esc", "oracle"]
-    assert _sort_state(driver, "measured", 3) == "ascending"
-    _button(driver, "measured", 3).click()
+    assert _sort_state(driver, "measured", 4) == "ascending"
+    _button(driver, "measured", 4).click()
     assert _order(driver, "measured") == ["cons", "deepprune:tau=0.5", "esc", "oracle"]
-    assert _sort_state(driver, "measured", 3) == "descending"
+    assert _sort_state(driver, "measured", 4) == "descending"
 
     # column 2 = ds1 accuracy: highest first, via the keyboard (Enter, then Space flips it)
     _button(driver, "measured", 2).send_keys(Keys.ENTER)
     assert _order(driver, "measured") == ["oracle", "cons", "esc", "deepprune:tau=0.5"]
     assert _sort_state(driver, "measured", 2) == "descending"
-    assert _sort_state(driver, "measured", 3) is None
+    assert _sort_state(driver, "measured", 4) is None
     _button(driver, "measured", 2).send_keys(Keys.SPACE)
     assert _order(driver, "measured") == ["deepprune:tau=0.5", "esc", "cons", "oracle"]
     assert _sort_state(driver, "measured", 2) == "ascending"
     status = driver.find_element("id", "measured-status").text
     assert "ascending" in status and "ds1 accuracy" in status
+
+    # column 3 = ds1 latency vs cons@K: lowest first; the row without one ("—") last
+    _button(driver, "measured", 3).click()
+    assert _order(driver, "measured") == ["oracle", "esc", "cons", "deepprune:tau=0.5"]
+    assert _sort_state(driver, "measured", 3) == "ascending"
 
     # system name, alphabetical
     _button(driver, "measured", 0).click()
@@ -190,10 +198,13 @@ def test_real_bench_results_sort_in_the_browser(driver: Any, math100_path: Path,
     driver.get(out.as_uri())
     assert [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"] == []
     for j in range(len(small)):
-        tok, acc = 1 + 2 * j, 2 + 2 * j
+        tok, acc, lat = 1 + 3 * j, 2 + 3 * j, 3 + 3 * j
         _button(driver, "measured", tok).click()
         ts = [v for v in _values(driver, "measured", tok) if v is not None]
         assert ts == sorted(ts) and len(ts) == len(strategies)
         _button(driver, "measured", acc).click()
         accs = [v for v in _values(driver, "measured", acc) if v is not None]
         assert accs == sorted(accs, reverse=True)
+        _button(driver, "measured", lat).click()
+        lats = [v for v in _values(driver, "measured", lat) if v is not None]
+        assert lats == sorted(lats) and len(lats) == len(strategies)  # replayed: every row has one

@@ -97,8 +97,8 @@ def test_leaderboard_shows_family_and_paper(synth: TraceSet, tmp_path: Path) -> 
     page = lb.render_html(board)
     measured = page.split('<section id="measured">')[1].split("</section>")[0]
     n = len(board.measured.columns)
-    assert f'data-col="{1 + 2 * n}" data-type="text" data-first="ascending" data-label="family"' in measured
-    assert f'data-col="{2 + 2 * n}" data-type="text"' in measured
+    assert f'data-col="{1 + 3 * n}" data-type="text" data-first="ascending" data-label="family"' in measured
+    assert f'data-col="{2 + 3 * n}" data-type="text"' in measured
     assert re.search(r'<td class="family" data-v="stop-early" title="stop-early: [^"]+">stop-early</td>', measured)
     assert '<td class="family" data-v="">—</td>' in measured  # the older row
     assert "Li et al., Early-Stopping Self-Consistency (ESC), ICLR 2024, arXiv 2401.10480</td>" in measured

@@ -17,7 +17,8 @@ def add_parser(sub: Any) -> None:
         "leaderboard", help="turn `deepprune bench --json` results into the leaderboard page",
         description="Build the leaderboard from `deepprune bench --json` results: one self-contained, "
                     "sortable HTML page (no network needed) and/or a Markdown table. Rows are strategies, "
-                    "column groups are model x dataset, cells are tokens (1e8 @ 512 traces) and accuracy.")
+                    "column groups are model x dataset, cells are tokens (1e8 @ 512 traces), accuracy and "
+                    "latency vs cons@K.")
     p.add_argument("results", nargs="+", metavar="RESULTS.json", help="files written by `deepprune bench --json`")
     p.add_argument("--html", metavar="OUT.html", help="write the HTML page")
     p.add_argument("--markdown", metavar="OUT.md", help="write the Markdown table")

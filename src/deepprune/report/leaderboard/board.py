@@ -2,7 +2,8 @@
 
 Rows are systems (a strategy as written on the command line, e.g. ``oracle:prefix=tokens:64``);
 column groups are model x benchmark; each cell holds tokens in the published leaderboard's unit
-(1e8 generated tokens at K = 512 traces per problem) and accuracy. Within a column the fewest
+(1e8 generated tokens at K = 512 traces per problem), accuracy and latency against cons@K (replay's
+decode steps until the decision, over cons@K's; "—" where unknown). Within a column the fewest
 tokens are bold and the highest accuracy underlined, among rows that are real systems (bounds
 such as ``oracle`` are shown but never marked best).
 
@@ -107,6 +108,12 @@ class Result:
     written before bench recorded it (shown as "—": run bench again to fill it in)."""
     paper: str | None = None
     """The method the strategy implements (a short citation), likewise."""
+    steps_per_problem: float | None = None
+    """Replay: mean decode steps per problem until the decision (None: live, or a row written
+    before bench recorded it)."""
+    latency: float | None = None
+    """``steps_per_problem`` over cons@K's on the same dataset (1.0: as long as cons@K); None
+    where unknown (live rows, no cons run, rows written before bench recorded it)."""
     source: str = ""
     """The file this row came from, and its index there (for error messages)."""
     index: int = 0
@@ -226,6 +233,11 @@ class Cell:
     """Index into :attr:`Leaderboard.commands`."""
     best_tokens: bool = False
     best_accuracy: bool = False
+    latency: float | None = None
+    """Mean decode steps until the decision over cons@K's on the same data (replay's lock-step
+    clock; None: unknown, e.g. live rows and the rows reported in papers)."""
+    latency_text: str = "—"
+    steps_per_problem: float | None = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +292,11 @@ def _fmt_tokens(x: float | None) -> str:
 
 def _fmt_acc(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _fmt_latency(x: float | None) -> str:
+    """As the bench table writes it: ``x1.06`` (— when unknown)."""
+    return "—" if x is None else f"x{x:.2f}"
 
 
 def _mark_best(rows: Sequence[Row], n_cols: int) -> tuple[Row, ...]:
@@ -379,6 +396,8 @@ def build_leaderboard(results: Sequence[Result], *, reference: bool = False,
                 tokens_per_problem=res.tokens_per_problem, reduction=res.reduction, judge_calls=res.judge_calls,
                 judge_tokens=res.judge_tokens, orderings=res.orderings, errors=res.errors,
                 command=commands.get(res.command) if res.command else None,
+                latency=res.latency, latency_text=_fmt_latency(res.latency),
+                steps_per_problem=res.steps_per_problem,
             ))
         rows.append(Row(label=label, cells=tuple(cells), bound=bound, family=family, paper=paper))
     measured = Table(kind="measured", title="Measured with deepprune", columns=tuple(columns),

@@ -27,6 +27,14 @@ FOOTNOTES = (
      f"self-consistency: all K traces finish and their final answers are majority-voted (answers grouped "
      f"by mathematical equivalence). The published baseline uses K = {LEADERBOARD_BUDGET}; the measured "
      "`cons` row is cons@K on the K recorded traces, the reference every reduction is measured against."),
+    ("latency", "Latency vs cons@K",
+     "replay's lock-step clock: every trace of a problem decodes one token per step, as on a server with a "
+     "free slot for every trace. A row's latency is its mean number of decode steps per problem until its "
+     "decision, over cons@K's on the same traces (cons@K waits for its longest trace): x1.00 is as long as "
+     "cons@K, x0.50 half as long; lower is faster. A live server with fewer slots than traces queues them, "
+     "so its wall clock follows the tokens generated more than this figure. — where unknown: live runs "
+     "(no replay clock), rows without a cons row on the same data or written before bench recorded it, and "
+     "the rows reported in papers."),
     ("orderings", "Orderings and spread",
      "replayed results depend on the order in which traces arrive. Each measured figure is the mean over "
      "seeded orderings (ordering r uses seed + r); ± is the population standard deviation across orderings "
@@ -52,6 +60,10 @@ def tooltip(row: Row, col: Column, c: Cell, commands: Sequence[str]) -> str:
         bits.append(f"{c.tokens_per_problem:,.1f} per problem")
     if c.reduction is not None:
         bits.append(f"{-100 * c.reduction + 0.0:+.1f}% tokens vs cons")
+    if c.latency is not None:
+        bits.append(f"latency {c.latency_text} vs cons@K")
+    if c.steps_per_problem is not None:
+        bits.append(f"{c.steps_per_problem:,.1f} decode steps per problem until the decision")
     if c.judge_calls:
         bits.append(f"{c.judge_calls:,.0f} judge calls, {c.judge_tokens or 0:,.0f} judge tokens")
     if c.orderings:

@@ -53,7 +53,7 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
                 tok += f" ±{c.tokens_std_1e8:#.2g}"
             if c.accuracy_std:
                 acc += f" ±{100 * c.accuracy_std:.1f}"
-            s = f"{tok} {acc}"
+            s = f"{tok} {acc} {c.latency_text}"
             if c.judge_calls:
                 s += f" +{c.judge_calls:,.0f} judge calls"
             if c.errors:
@@ -79,8 +79,9 @@ def _md_methods(table: Table) -> list[str]:
 def render_markdown(board: Leaderboard) -> str:
     """The same tables as Markdown (GitHub flavour: ``<u>`` and ``<sup>`` render)."""
     out = ["### Measured with deepprune", "",
-           f"Each cell: tokens in 1e8 at K = {LEADERBOARD_BUDGET} traces, accuracy. **Bold**: fewest tokens; "
-           "<u>underlined</u>: highest accuracy (bounds excluded). ± is the spread over orderings.", ""]
+           f"Each cell: tokens in 1e8 at K = {LEADERBOARD_BUDGET} traces, accuracy, latency vs cons@K (x1.00: as "
+           "long as cons@K; — unknown; see the notes). **Bold**: fewest tokens; <u>underlined</u>: highest "
+           "accuracy (bounds excluded). ± is the spread over orderings.", ""]
     out += _md_table(board.measured, board.commands, refs=True)
     out += _md_methods(board.measured)
     out.append("")
