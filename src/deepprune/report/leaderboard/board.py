@@ -271,6 +271,11 @@ class Table:
     citations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
+    @property
+    def has_latency(self) -> bool:
+        """Whether any cell knows its latency (the papers' table never does: no column then)."""
+        return any(c is not None and c.latency is not None for row in self.rows for c in row.cells)
+
 
 @dataclass(frozen=True)
 class Leaderboard:

@@ -53,7 +53,7 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
                 tok += f" ±{c.tokens_std_1e8:#.2g}"
             if c.accuracy_std:
                 acc += f" ±{100 * c.accuracy_std:.1f}"
-            s = f"{tok} {acc} {c.latency_text}"
+            s = f"{tok} {acc} {c.latency_text}" if table.has_latency else f"{tok} {acc}"
             if c.judge_calls:
                 s += f" +{c.judge_calls:,.0f} judge calls"
             if c.errors:
