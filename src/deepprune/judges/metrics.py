@@ -13,15 +13,16 @@ all (the problem's share of agreeing pairs) reaches pooled AUROC 0.84, above eve
 (0.60-0.65), and exactly 0.5 within problems.
 
 :func:`evaluate_judge` runs a judge over a :class:`~deepprune.judges.pairs.PairDataset` and
-returns a :class:`JudgeReport` (AUROC, TNR at FNR = 0.2, counts, throughput).
+returns a :class:`JudgeReport` (AUROC pooled and within problems, TNR at FNR = 0.2, counts,
+throughput).
 """
 
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -170,6 +171,11 @@ class JudgeReport:
     dataset: str
     truncation: str
     auroc: float
+    """Pooled over all pairs of all problems (inflated when problems differ in how often their
+    traces agree; see :func:`within_problem_auroc`)."""
+    within_auroc: float
+    """AUROC within problems (:func:`within_problem_auroc`): the figure that matters for DeepPrune,
+    which only compares traces of one problem. nan in a report written before it existed."""
     tnr_at_fnr: float
     """TNR at FNR = :attr:`fnr`."""
     fnr: float
@@ -189,6 +195,13 @@ class JudgeReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> JudgeReport:
+        """A report from :meth:`to_dict`'s output (keys it does not know, e.g. ``command``, are
+        ignored; one written before ``within_auroc`` existed gets nan there)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{"within_auroc": float("nan"), **{k: v for k, v in d.items() if k in known}})
 
 
 def evaluate_judge(judge: Judge, data: PairDataset, *, name: str | None = None, dataset: str = "",
@@ -216,6 +229,7 @@ def evaluate_judge(judge: Judge, data: PairDataset, *, name: str | None = None, 
     report = JudgeReport(
         judge=str(name or getattr(judge, "name", type(judge).__name__)), dataset=dataset or ",".join(data.sources),
         truncation=data.truncation, auroc=auroc(data.labels, scores),
+        within_auroc=within_problem_auroc(data.labels, scores, data.pair_problems()),
         tnr_at_fnr=tnr_at_fnr(data.labels, scores, fnr=fnr), fnr=fnr, pairs=bal.pairs,
         positives=bal.positives, negatives=bal.negatives, problems=bal.problems, prefixes=bal.prefixes,
         seconds=seconds, cpu_seconds=cpu, pairs_per_s=bal.pairs / seconds if seconds > 0 else float("inf"),
