@@ -5,7 +5,8 @@ seed 0, the same split as ``deepprune judge train``), then
 
 * baselines on the test side: lexical, MiniLM cosine;
 * trained-judge variants trained on the train side, scored on the test side, and with 5-fold
-  cross-validation by problem (every problem held out once; pooled AUROC over all folds):
+  cross-validation by problem (every problem held out once; pooled AUROC over all folds, and the
+  AUROC within problems, which never compares two folds' judges):
   focal + 2x oversampling (default), focal without oversampling, cross-entropy with and without
   oversampling, text features only (no MiniLM).
 
@@ -34,7 +35,7 @@ from deepprune.formats.datasets import resolve
 from deepprune.judges.crossval import cross_validate
 from deepprune.judges.learned import MiniLMJudge, PrefixEncoder
 from deepprune.judges.lexical import LexicalJudge
-from deepprune.judges.metrics import auroc, evaluate_judge, tnr_at_fnr
+from deepprune.judges.metrics import auroc, evaluate_judge, tnr_at_fnr, within_problem_auroc
 from deepprune.judges.pairs import PairDataset, build_pairs
 from deepprune.judges.trained import train_judge
 from deepprune.judges.training import JudgeTrainingArgs
@@ -106,7 +107,9 @@ def main() -> None:
             rep, _ = evaluate_judge(judge, test, name=name)
             cv = judge.predict_proba(data.pairs())
             rows.append({"truncation": rule, "judge": name, "test_auroc": rep.auroc, "test_tnr": rep.tnr_at_fnr,
+                         "test_auroc_within": rep.within_auroc,
                          "cv_auroc": auroc(data.labels, cv), "cv_tnr": tnr_at_fnr(data.labels, cv),
+                         "cv_auroc_within": within_problem_auroc(data.labels, cv, data.pair_problems()),
                          "train_s": 0.0, "test_pairs": rep.pairs, "test_neg": rep.negatives})
             print(f"   {name:32s} test {rep.auroc:.3f}  all {rows[-1]['cv_auroc']:.3f}", flush=True)
         for vname in args.variants:
@@ -117,7 +120,9 @@ def main() -> None:
             rep, _ = evaluate_judge(judge, test, name=vname)
             cv, fold_mean = cv_scores(data, targs, encoder, args.folds)
             rows.append({"truncation": rule, "judge": vname, "test_auroc": rep.auroc, "test_tnr": rep.tnr_at_fnr,
+                         "test_auroc_within": rep.within_auroc,
                          "cv_auroc": auroc(data.labels, cv), "cv_tnr": tnr_at_fnr(data.labels, cv),
+                         "cv_auroc_within": within_problem_auroc(data.labels, cv, data.pair_problems()),
                          "cv_fold_mean_auroc": fold_mean,
                          "train_s": train_s, "test_pairs": rep.pairs, "test_neg": rep.negatives})
             print(f"   {vname:32s} test {rep.auroc:.3f}  cv {rows[-1]['cv_auroc']:.3f} "
@@ -135,13 +140,13 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
                                                "traces": args.traces, "rows": rows}, indent=2) + "\n")
-    print("\n| truncation | judge | AUROC (test) | TNR@FNR=0.2 (test) | AUROC (5-fold CV, pooled) | "
-          "AUROC (CV, fold mean) | TNR (CV) |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("\n| truncation | judge | AUROC (test) | AUROC within problems (test) | TNR@FNR=0.2 (test) | "
+          "AUROC (5-fold CV, pooled) | AUROC (CV, fold mean) | AUROC within problems (CV) | TNR (CV) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         fm = f"{r['cv_fold_mean_auroc']:.3f}" if "cv_fold_mean_auroc" in r else "—"
-        print(f"| {r['truncation']} | {r['judge']} | {r['test_auroc']:.3f} | {r['test_tnr']:.3f} | "
-              f"{r['cv_auroc']:.3f} | {fm} | {r['cv_tnr']:.3f} |")
+        print(f"| {r['truncation']} | {r['judge']} | {r['test_auroc']:.3f} | {r['test_auroc_within']:.3f} | "
+              f"{r['test_tnr']:.3f} | {r['cv_auroc']:.3f} | {fm} | {r['cv_auroc_within']:.3f} | {r['cv_tnr']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         cv = cross_validate(build_pairs([ts], rule), JudgeTrainingArgs(), folds=args.folds, encoder=encoder)
         cons = asyncio.run(_replay(ts, lambda _k: ConsensusStrategy, orderings=args.orderings, seed=0))
         print(f"\n{ts.name} at {rule}: trained judge, {args.folds}-fold CV by problem, mean fold AUROC "
-              f"{cv.fold_mean_auroc:.3f} ({time.perf_counter() - t0:.0f} s); cons@K {100 * cons.accuracy:.1f}%")
+              f"{cv.fold_mean_auroc:.3f}, AUROC within problems {cv.within_auroc:.3f} "
+              f"({time.perf_counter() - t0:.0f} s); cons@K {100 * cons.accuracy:.1f}%")
         for label, kw in CONFIGS.items():
             cfg = DeepPruneConfig(prefix=rule, **kw)  # type: ignore[arg-type]
             per: dict[int, StrategyFactory] = {id(j): functools.partial(DeepPruneStrategy, j, cfg) for j in cv.judges if j is not None}

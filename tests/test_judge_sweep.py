@@ -18,6 +18,7 @@ from deepprune.formats import write_traces
 from deepprune.formats.synthetic import synthetic_traceset
 from deepprune.judges.base import Judge, Pair
 from deepprune.judges.crossval import problem_folds
+from deepprune.judges.metrics import within_problem_auroc
 from deepprune.report import markdown_sweep, plot_sweep
 
 _ROUTE = re.compile(r"step (\d+)-")
@@ -60,8 +61,8 @@ def test_constant_never_same_judge_saves_nothing_and_oracle_bounds_reduction() -
         assert const.reduction == pytest.approx(0.0, abs=1e-12)
         assert const.accuracy == const.cons_accuracy
         assert 0.0 < oracle.reduction < 1.0
-        assert const.auroc == pytest.approx(0.5)
-        assert oracle.auroc is None
+        assert const.auroc == pytest.approx(0.5) and const.within_auroc == pytest.approx(0.5)
+        assert oracle.auroc is None and oracle.within_auroc is None
     # a later cut reveals more and saves less
     assert by[("tokens:8", "oracle")].prefix_share < by[("tokens:64", "oracle")].prefix_share
     assert by[("tokens:8", "oracle")].reduction > by[("tokens:64", "oracle")].reduction
@@ -71,7 +72,7 @@ def test_perfect_judge_matches_the_oracle_row() -> None:
     ts = _ts(seed=3)
     pts = prefix_sweep([ts], ["tokens:16"], ["route"], make=lambda name: RouteJudge(), orderings=2)
     oracle, judge = pts
-    assert judge.auroc == pytest.approx(1.0)
+    assert judge.auroc == pytest.approx(1.0) and judge.within_auroc == pytest.approx(1.0)
     assert judge.reduction == pytest.approx(oracle.reduction)
     assert judge.accuracy == pytest.approx(oracle.accuracy)
     assert judge.judge_calls_per_problem > 0
@@ -89,6 +90,7 @@ def test_trained_judge_is_cross_validated_by_problem() -> None:
     data = build_pairs([ts], "tokens:16")
     cv = cross_validate(data, JudgeTrainingArgs(encoder="none", epochs=3, threads=1), folds=3)
     assert np.isfinite(cv.scores).all()
+    assert cv.within_auroc == pytest.approx(within_problem_auroc(data.labels, cv.scores, data.pair_problems()))
     for problem, fold in cv.fold_of.items():
         judge = cv.judge_for(problem)
         assert problem not in judge.info_["train_problems"]
@@ -98,6 +100,7 @@ def test_trained_judge_is_cross_validated_by_problem() -> None:
                        training=JudgeTrainingArgs(encoder="none", epochs=3, threads=1))
     trained = pts[1]
     assert trained.judge == "trained" and trained.fold_mean_auroc is not None and 0 <= trained.auroc <= 1
+    assert trained.within_auroc is not None and 0 <= trained.within_auroc <= 1
 
 
 def test_cli_sweep_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,7 +115,11 @@ def test_cli_sweep_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFi
     assert {(p["truncation"], p["judge"]) for p in doc["points"]} == {
         (c, j) for c in ("tokens:8", "tokens:32") for j in ("oracle", "lexical", "constant")}
     assert png.stat().st_size > 10_000
-    assert "DeepPrune tokens vs cons" in capsys.readouterr().out
+    assert all(("within_auroc" in p) and (p["within_auroc"] is None) == (p["judge"] == "oracle")
+               for p in doc["points"])
+    captured = capsys.readouterr()
+    assert "DeepPrune tokens vs cons" in captured.out and "| AUROC within problems |" in captured.out
+    assert "within problems" in captured.err
     assert main(["judge", "sweep", str(src), "-j", "nosuch"]) == 1
     assert "--judge" in capsys.readouterr().err
 

@@ -34,6 +34,7 @@ def test_judge_pairs_train_eval(tmp_path: Path, traces_file: Path, capsys: pytes
                  "--encoder", "none", "--epochs", "10", "--threads", "1"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["truncation"] == "tokens:6" and cfg["test_report"]["auroc"] > 0.9
+    assert 0.0 <= cfg["test_report"]["within_auroc"] <= 1.0
     assert not set(cfg["train_problems"]) & set(test_side.problems)
 
     report = tmp_path / "eval.json"
@@ -45,13 +46,16 @@ def test_judge_pairs_train_eval(tmp_path: Path, traces_file: Path, capsys: pytes
     assert [r["judge"] for r in rows] == ["lexical", str(out)]
     assert rows[1]["truncation"] == "tokens:6"  # the trained judge's rule by default
     assert rows[1]["pairs"] == len(test_side) and rows[1]["auroc"] > 0.9
+    assert 0.0 <= rows[1]["within_auroc"] <= 1.0
     assert plot.stat().st_size > 1000
-    assert "AUROC" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "AUROC" in table and "auroc-within" in table
 
     # the saved pair file gives the same numbers
     assert main(["judge", "eval", "-j", str(out), "--pairs", str(pairs), "--split", "all", "--json", "-"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again[0]["auroc"] == pytest.approx(rows[1]["auroc"])
+    assert again[0]["within_auroc"] == pytest.approx(rows[1]["within_auroc"])
 
 
 def test_judge_eval_refuses_test_problems_seen_in_training(tmp_path: Path, traces_file: Path) -> None:

@@ -58,10 +58,12 @@ def test_plots_in_this_process_keep_the_backend(tmp_path: Path) -> None:
 
 
 def test_judge_table_aligns_columns() -> None:
-    r = JudgeReport(judge="lexical", dataset="d", truncation="tokens:8", auroc=0.75, tnr_at_fnr=0.5, fnr=0.2,
-                    pairs=10, positives=4, negatives=6, problems=2, prefixes=5, seconds=0.1, cpu_seconds=0.1,
-                    pairs_per_s=100.0, traces_per_s=50.0)
+    r = JudgeReport(judge="lexical", dataset="d", truncation="tokens:8", auroc=0.75, within_auroc=0.625,
+                    tnr_at_fnr=0.5, fnr=0.2, pairs=10, positives=4, negatives=6, problems=2, prefixes=5,
+                    seconds=0.1, cpu_seconds=0.1, pairs_per_s=100.0, traces_per_s=50.0)
     head, row = judge_table([r]).splitlines()
-    assert head.split() == ["judge", "AUROC", "TNR@FNR=.2", "pairs", "pos", "neg", "pairs/s", "traces/s"]
-    assert row.split() == ["lexical", "0.750", "0.500", "10", "4", "6", "100", "50"]
+    assert head.split() == ["judge", "AUROC", "auroc-within", "TNR@FNR=.2", "pairs", "pos", "neg", "pairs/s",
+                            "traces/s"]
+    assert row.split() == ["lexical", "0.750", "0.625", "0.500", "10", "4", "6", "100", "50"]
     assert head.index("AUROC") == row.index("0.750")
+    assert head.index("auroc-within") == row.index("0.625")

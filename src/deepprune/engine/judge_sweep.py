@@ -4,8 +4,10 @@ The earlier the judge decides, the more a pruned trace saves, and the less the j
 For each dataset and each truncation rule this measures, on the same pairs and the same replays:
 
 * the prefix: median tokens, share of all generated tokens, traces already finished at the cut;
-* each judge's **AUROC** and TNR at FNR = 0.2 over all within-problem pairs (registered judges
-  need no training; ``trained`` is the trained judge under **k-fold cross-validation by
+* each judge's **AUROC** over all within-problem pairs pooled across problems, its **AUROC within
+  problems** (:func:`~deepprune.judges.metrics.within_problem_auroc`: a pair compared only with
+  pairs of its own problem, what DeepPrune needs; the pooled figure can be inflated by problem
+  difficulty) and TNR at FNR = 0.2 (registered judges need no training; ``trained`` is the trained judge under **k-fold cross-validation by
   problem**: each problem's pairs are scored by the judge trained without that problem);
 * **DeepPrune** with each judge replayed over every problem (the trained judge again the one that
   never saw the problem): accuracy and generated tokens against cons@K on the same problems and
@@ -19,8 +21,8 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,7 +35,7 @@ from deepprune.core.types import Problem, TraceSet
 from deepprune.engine.replay import aggregate, replay_orderings
 from deepprune.engine.tasks import blocking
 from deepprune.judges.base import Judge, Pair
-from deepprune.judges.metrics import auroc, tnr_at_fnr
+from deepprune.judges.metrics import auroc, tnr_at_fnr, within_problem_auroc
 from deepprune.judges.pairs import build_pairs
 from deepprune.strategies.cons import ConsensusStrategy
 from deepprune.strategies.deepprune import DeepPruneConfig, DeepPruneStrategy
@@ -68,7 +70,11 @@ class SweepPoint:
     """Fraction of traces whose prefix is whole or already shows the final answer: their pairs are
     left out of the AUROC (judge figures are on partial traces only)."""
     auroc: float | None
-    """Over every within-problem pair (None for the oracle)."""
+    """Over every within-problem pair, pooled across problems (None for the oracle)."""
+    within_auroc: float | None
+    """AUROC within problems (:func:`~deepprune.judges.metrics.within_problem_auroc`; None for the
+    oracle and in points written before it existed). For ``trained`` it needs no fold mean: it
+    never compares scores of two folds' judges."""
     tnr_at_fnr: float | None
     accuracy: float
     """DeepPrune with this judge, mean over orderings."""
@@ -87,6 +93,18 @@ class SweepPoint:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SweepPoint:
+        """A point from :meth:`to_dict`'s output (``--json``'s ``points``). Fields added since a
+        file was written get None (``within_auroc``) or nan (``whole_or_answered``); unknown keys
+        are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{**_ADDED_LATER, **{k: v for k, v in d.items() if k in known}})
+
+
+_ADDED_LATER: dict[str, Any] = {"within_auroc": None, "whole_or_answered": float("nan")}
+"""Defaults of :class:`SweepPoint` fields that older ``judge sweep --json`` files lack."""
 
 
 async def _replay(ts: TraceSet, factory_for: Callable[[str], StrategyFactory], *, orderings: int,
@@ -184,8 +202,8 @@ async def prefix_sweep_async(
             cfg = DeepPruneConfig(tau=tau, prefix=rule, recover=0)  # judges compared on the paper's rule
             oracle = functools.partial(OracleStrategy, prefix=rule)
             orc = await _replay(ts, _always(oracle), orderings=orderings, seed=seed)
-            points.append(SweepPoint(judge=ORACLE, auroc=None, tnr_at_fnr=None, accuracy=orc.accuracy,
-                                     tokens_per_problem=orc.tokens / n, reduction=1 - orc.tokens / cons.tokens,
+            points.append(SweepPoint(judge=ORACLE, auroc=None, within_auroc=None, tnr_at_fnr=None,
+                                     accuracy=orc.accuracy, tokens_per_problem=orc.tokens / n, reduction=1 - orc.tokens / cons.tokens,
                                      judge_calls_per_problem=0.0, **common))  # type: ignore[arg-type]
             for name in judges:
                 fold_mean = None
@@ -205,12 +223,13 @@ async def prefix_sweep_async(
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     a, t = auroc(data.labels, scores), tnr_at_fnr(data.labels, scores)
-                points.append(SweepPoint(judge=name, auroc=a, tnr_at_fnr=t, accuracy=rep.accuracy,
+                    w = within_problem_auroc(data.labels, scores, data.pair_problems())
+                points.append(SweepPoint(judge=name, auroc=a, within_auroc=w, tnr_at_fnr=t, accuracy=rep.accuracy,
                                          tokens_per_problem=rep.tokens / n, reduction=1 - rep.tokens / cons.tokens,
                                          judge_calls_per_problem=rep.judge_calls / n, fold_mean_auroc=fold_mean,
                                          **common))  # type: ignore[arg-type]
                 if progress is not None:
-                    progress(f"{ts.name} {label} {name}: AUROC {a:.3f}, tokens {-100 * points[-1].reduction + 0.0:+.1f}%, "
+                    progress(f"{ts.name} {label} {name}: AUROC {a:.3f} (within problems {w:.3f}), tokens {-100 * points[-1].reduction + 0.0:+.1f}%, "
                              f"accuracy {100 * rep.accuracy:.1f}% (cons {100 * cons.accuracy:.1f}%)")
     return points
 

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from deepprune.judges.folds import FOLD_SEED, problem_folds
 from deepprune.judges.learned import PrefixEncoder
-from deepprune.judges.metrics import auroc
+from deepprune.judges.metrics import auroc, within_problem_auroc
 from deepprune.judges.pairs import PairDataset
 from deepprune.judges.trained import TrainedJudge, train_judge
 from deepprune.judges.training import JudgeTrainingArgs
@@ -35,7 +35,11 @@ class CrossValResult:
     judges: tuple[TrainedJudge | None, ...]
     """The judge trained without fold ``f`` (None when fold ``f`` holds no problem)."""
     fold_aurocs: tuple[float, ...]
-    """AUROC within each non-empty fold (nan where a fold has one class only)."""
+    """Pooled AUROC within each non-empty fold (nan where a fold has one class only)."""
+    within_auroc: float
+    """AUROC within problems of all out-of-fold :attr:`scores`
+    (:func:`~deepprune.judges.metrics.within_problem_auroc`). It never compares scores of two
+    folds' judges, so unlike the pooled AUROC it needs no per-fold mean."""
 
     @property
     def fold_mean_auroc(self) -> float:
@@ -71,7 +75,10 @@ def cross_validate(data: PairDataset, args: JudgeTrainingArgs | None = None, *, 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 per_fold.append(auroc(data.labels[idx], scores[idx]))
-    return CrossValResult(scores, fold_of, tuple(judges), tuple(per_fold))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        within = within_problem_auroc(data.labels, scores, data.pair_problems())
+    return CrossValResult(scores, fold_of, tuple(judges), tuple(per_fold), within)
 
 
 def _take(items: Sequence[object], idx: npt.NDArray[np.int64]) -> list:  # type: ignore[type-arg]

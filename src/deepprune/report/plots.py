@@ -85,19 +85,25 @@ def plot_pareto(rows: Sequence[BenchRow], path: str | Path, sweep_keys: Sequence
     return save_figure(fig, path)
 
 
-def plot_roc(curves: Sequence[tuple[str, Any, Any]], path: str | Path, *, title: str = "") -> Path:
-    """ROC curves of several judges on one chart (AUROC in the legend).
+def plot_roc(curves: Sequence[tuple[str, Any, Any]], path: str | Path, *, title: str = "",
+             groups: Sequence[str] | None = None) -> Path:
+    """ROC curves of several judges on one chart (pooled over all pairs; AUROC in the legend).
 
-    ``curves``: ``(name, labels, scores)`` per judge, labels 1 = same final answer.
+    ``curves``: ``(name, labels, scores)`` per judge, labels 1 = same final answer. ``groups``:
+    the problem of each pair (the same for every curve); the legend then also shows the AUROC
+    within problems.
     """
-    from deepprune.judges.metrics import auroc, roc_points
+    from deepprune.judges.metrics import auroc, roc_points, within_problem_auroc
 
     fig = new_figure(5.5, 5)
     ax = fig.subplots()
     for name, y, s in curves:
         fpr, tpr = roc_points(y, s)
         if len(fpr):
-            ax.plot(fpr, tpr, label=f"{name} ({auroc(y, s):.3f})")
+            pooled = f"{auroc(y, s):.3f}"
+            if groups is not None:
+                pooled = f"pooled {pooled}, within problems {within_problem_auroc(y, s, groups):.3f}"
+            ax.plot(fpr, tpr, label=f"{name} ({pooled})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.axhline(0.8, color="grey", linestyle="--", linewidth=0.6)
     ax.set_xlabel("false positive rate (different answers called same)")
@@ -126,7 +132,7 @@ def plot_sweep(points: Sequence[SweepPoint], path: str | Path) -> Path:
             label = "oracle (perfect judge)" if name == ORACLE else (
                 "trained (CV by problem)" if name == TRAINED else name)
             if name != ORACLE:
-                row[0].plot(xs, [p.auroc for p in pts], label=label, **style)
+                _plot_aurocs(row[0], xs, pts, label, style)
             row[1].plot(xs, [100 * p.reduction for p in pts], label=label, **style)
             row[2].plot(xs, [100 * p.accuracy for p in pts], label=label, **style)
         c = sub[0]
@@ -146,6 +152,19 @@ def plot_sweep(points: Sequence[SweepPoint], path: str | Path) -> Path:
         row[2].legend(fontsize=7)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return save_figure(fig, path)
+
+
+def _plot_aurocs(ax: Any, xs: Sequence[float], pts: Sequence[SweepPoint], label: str,
+                 style: dict[str, str]) -> None:
+    """AUROC within problems solid, pooled dotted; pooled alone (solid) for points written before
+    the within-problem figure existed."""
+    within = [p.within_auroc for p in pts]
+    if any(w is None for w in within):
+        ax.plot(xs, [p.auroc for p in pts], label=label, **style)
+        return
+    ax.plot(xs, within, label=f"{label}, within problems", **style)
+    ax.plot(xs, [p.auroc for p in pts], label=f"{label}, pooled", color=style["color"], marker=".",
+            linestyle=":", alpha=0.6)
 
 
 def plot_auroc_sweep(rows: Sequence[BenchRow], path: str | Path) -> Path:

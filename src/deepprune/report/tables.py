@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -92,6 +93,16 @@ def markdown_table(rows: Sequence[BenchRow]) -> str:
     return "\n".join(out)
 
 
+def _metric(x: float | None) -> str:
+    """A metric to three decimals; "—" when it is missing (None, or nan from an older file)."""
+    return "—" if x is None or math.isnan(x) else f"{x:.3f}"
+
+
+def _share(x: float) -> str:
+    """A share as a whole percentage; "—" when nan (missing from an older file)."""
+    return "—" if math.isnan(x) else f"{100 * x:.0f}%"
+
+
 def markdown_sweep(points: Sequence[SweepPoint]) -> str:
     """One Markdown table per dataset: a row per truncation and judge."""
     out: list[str] = []
@@ -100,26 +111,28 @@ def markdown_sweep(points: Sequence[SweepPoint]) -> str:
         out.append(f"**{ds}** ({c.problems} problems; cons@K {100 * c.cons_accuracy:.1f}%, "
                    f"{c.cons_tokens_per_problem:,.0f} tokens/problem; {c.orderings} ordering(s))\n")
         out.append("| cut | median prefix tokens | prefix share | finished before cut | whole or answered "
-                   "(pairs left out) | judge | AUROC | TNR@FNR=0.2 | DeepPrune tokens vs cons | accuracy |")
-        out.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+                   "(pairs left out) | judge | AUROC | AUROC within problems | TNR@FNR=0.2 | "
+                   "DeepPrune tokens vs cons | accuracy |")
+        out.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
         for p in sub:
-            au = "—" if p.auroc is None else f"{p.auroc:.3f}"
+            au = _metric(p.auroc)
             if p.fold_mean_auroc is not None:
                 au += f" (folds {p.fold_mean_auroc:.3f})"
-            tn = "—" if p.tnr_at_fnr is None else f"{p.tnr_at_fnr:.3f}"
             out.append(f"| {p.truncation} | {p.prefix_tokens:.0f} | {100 * p.prefix_share:.0f}% | "
-                       f"{100 * p.finished_before_cut:.0f}% | {100 * p.whole_or_answered:.0f}% | "
-                       f"{p.judge} | {au} | {tn} | "
+                       f"{100 * p.finished_before_cut:.0f}% | {_share(p.whole_or_answered)} | "
+                       f"{p.judge} | {au} | {_metric(p.within_auroc)} | {_metric(p.tnr_at_fnr)} | "
                        f"{-100 * p.reduction + 0.0:+.1f}% | {100 * p.accuracy:.1f}% |")
         out.append("")
     return "\n".join(out)
 
 
 def judge_table(reports: Sequence[JudgeReport]) -> str:
-    """An aligned text table of judge reports: AUROC, TNR at FNR = 0.2, pair counts, speed."""
-    head = ("judge", "AUROC", "TNR@FNR=.2", "pairs", "pos", "neg", "pairs/s", "traces/s")
-    rows = [(r.judge, f"{r.auroc:.3f}", f"{r.tnr_at_fnr:.3f}", str(r.pairs), str(r.positives),
-             str(r.negatives), f"{r.pairs_per_s:.0f}", f"{r.traces_per_s:.0f}") for r in reports]
+    """An aligned text table of judge reports: AUROC (pooled over all pairs, and ``auroc-within``:
+    within problems, the one that matters for DeepPrune), TNR at FNR = 0.2, pair counts, speed."""
+    head = ("judge", "AUROC", "auroc-within", "TNR@FNR=.2", "pairs", "pos", "neg", "pairs/s", "traces/s")
+    rows = [(r.judge, _metric(r.auroc), _metric(r.within_auroc), _metric(r.tnr_at_fnr), str(r.pairs),
+             str(r.positives), str(r.negatives), f"{r.pairs_per_s:.0f}", f"{r.traces_per_s:.0f}")
+            for r in reports]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
