@@ -58,7 +58,7 @@ from deepprune.core.types import Trace
 from deepprune.formats.datasets import resolve
 from deepprune.formats.loaders import load_traces
 from deepprune.judges.base import Pair
-from deepprune.judges.metrics import auroc
+from deepprune.judges.metrics import auroc, within_problem_auroc
 from deepprune.judges.registry import make_judge
 from deepprune.sources.openai_client import EndpointConfig, StreamClient, StreamEnd, TokenChunk
 
@@ -174,22 +174,14 @@ class PairRow:
 
 
 def within_auroc(pairs: Sequence[PairRow], score: Any) -> float:
-    """AUROC over (positive, negative) comparisons *within* a problem only, pooled over problems:
-    what matters for clustering one problem's traces (a pooled AUROC also rewards ranking a
-    concentrated problem's pairs above a diffuse one's). nan when no problem has both classes."""
-    wins = 0.0
-    total = 0
-    by_problem: dict[str, list[PairRow]] = defaultdict(list)
-    for r in pairs:
-        by_problem[r.problem_id].append(r)
-    for rs in by_problem.values():
-        pos = [score(r) for r in rs if r.label]
-        neg = [score(r) for r in rs if not r.label]
-        for a in pos:
-            for b in neg:
-                wins += 1.0 if a > b else 0.5 if a == b else 0.0
-                total += 1
-    return wins / total if total else float("nan")
+    """AUROC over (positive, negative) comparisons *within* a problem only, pooled over problems
+    (:func:`~deepprune.judges.metrics.within_problem_auroc`): what matters for clustering one
+    problem's traces (a pooled AUROC also rewards ranking a concentrated problem's pairs above a
+    diffuse one's). nan when no problem has both classes."""
+    if not any(r.label for r in pairs) or all(r.label for r in pairs):
+        return float("nan")
+    return within_problem_auroc([r.label for r in pairs], [score(r) for r in pairs],
+                                [r.problem_id for r in pairs])
 
 
 def bootstrap_within(pairs: Sequence[PairRow], score: Any, *, resamples: int = 1000,
