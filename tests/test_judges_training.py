@@ -231,28 +231,7 @@ def test_feature_set_selection_by_problem_cv() -> None:
     assert chosen == "all" and auc["all"] > auc["similarity"] + 0.2
     # it shows in a pair-similarity column and the level columns are noise: drop them
     chosen, auc = select_feature_set(*_feature_table("lexical_jaccard"))
-    assert chosen == "similarity" and auc["all"] <= auc["similarity"] + 0.01
-
-
-def test_feature_set_selection_ignores_what_only_tells_problems_apart() -> None:
-    """A prefix-level column that knows each problem's share of agreeing pairs (constant within a
-    problem) lifts the pooled AUROC but cannot order one problem's pairs: the choice is made
-    within problems, so it is dropped."""
-    pytest.importorskip("sklearn")
-    from deepprune.judges.metrics import auroc
-    from deepprune.judges.trained import TEXT_FEATURES, select_feature_set
-
-    rng = np.random.default_rng(3)
-    n_problems, per = 60, 30
-    groups = [f"p{i // per}" for i in range(n_problems * per)]
-    rate = rng.uniform(0.05, 0.95, n_problems)
-    y = (rng.random(len(groups)) < np.repeat(rate, per)).astype(np.float32)
-    X = rng.normal(size=(len(groups), len(TEXT_FEATURES))).astype(np.float32)
-    X[:, TEXT_FEATURES.index("log_chars_min")] = np.repeat(rate, per) + 0.01 * rng.normal(size=len(groups))
-    X[:, TEXT_FEATURES.index("lexical_jaccard")] += 0.8 * y  # a modest signal inside each problem
-    assert auroc(y, X[:, TEXT_FEATURES.index("log_chars_min")]) > 0.75  # pooled, it looks like a judge
-    chosen, auc = select_feature_set(X, y, groups)
-    assert chosen == "similarity" and auc["all"] <= auc["similarity"] + 0.01
+    assert chosen == "similarity" and auc["similarity"] >= auc["all"]
 
 
 def test_auto_features_need_the_problems_of_the_pairs() -> None:

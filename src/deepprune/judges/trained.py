@@ -21,9 +21,8 @@ Pair features (all symmetric in a <-> b), see :func:`pair_features`:
 The prefix-level features (log numbers and log characters, min and max) describe the problem as
 much as the pair; with the few problems we train on they let the head learn which *problems*
 agree, which does not carry over to new problems at early cuts (cross-validated AUROC below
-chance on MATH-100x8 at 16-128 tokens; on `default` at 64 tokens the trained judge's pooled AUROC
-0.646 is 0.532 within problems). ``features="auto"`` (the default) keeps them only when a
-3-fold cross-validation by problem on the training data says they help *within problems*; see
+chance on MATH-100x8 at 16-128 tokens). ``features="auto"`` (the default) keeps them only when a
+3-fold cross-validation by problem on the training data says they help; see
 :func:`select_feature_set`.
 
 A trained judge is a directory (:meth:`TrainedJudge.save` / :func:`load_judge`)::
@@ -141,27 +140,21 @@ def feature_columns(feature_set: str, n_total: int) -> npt.NDArray[np.int64]:
 
 
 def select_feature_set(X: npt.NDArray[np.float32], y: npt.NDArray[Any], groups: Sequence[str], *,
-                       folds: int = 3, seed: int = 11, margin: float = 0.01) -> tuple[str, dict[str, float]]:
-    """``("all" | "similarity", {set: AUROC})``: the feature set with the higher AUROC *within
-    problems* (:func:`~deepprune.judges.metrics.within_problem_auroc`: DeepPrune only compares
-    traces of one problem, and a pooled AUROC also rewards features that tell concentrated
-    problems from diffuse ones, which the prefix-level features do) in a
+                       folds: int = 3, seed: int = 11) -> tuple[str, dict[str, float]]:
+    """``("all" | "similarity", {set: AUROC})``: the feature set with the higher pooled AUROC in a
     ``folds``-fold cross-validation by problem (``groups``: the problem of each row), scored with
     small gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``) as a fast
     proxy for training the head ``2 x folds`` times. A non-linear proxy matters: at ``words:5``
     the prefix-level features help only together with the partial-answer ones, which a linear
-    model misses. ``"all"`` must win by more than ``margin`` (the prefix-level columns are kept
-    only when they add something a held-out problem shows, not a cross-validation's noise); ties,
-    smaller gains and too few problems (fewer than ``folds``) go to ``"similarity"``."""
+    model misses. Ties and too few problems (fewer than ``folds``) go to ``"similarity"``."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from deepprune.judges.metrics import within_problem_auroc
+    from deepprune.judges.metrics import auroc
 
     if len(set(groups)) < folds:
         return "similarity", {}
     fold_of = problem_folds(groups, folds, seed=seed)
     f = np.asarray([fold_of[g] for g in groups])
-    g = np.asarray(groups, dtype=object)
     scores: dict[str, float] = {}
     for name in ("all", "similarity"):
         cols = feature_columns(name, X.shape[1])
@@ -175,9 +168,8 @@ def select_feature_set(X: npt.NDArray[np.float32], y: npt.NDArray[Any], groups: 
             model.fit(X[tr][:, cols], y[tr])
             out[te] = model.predict_proba(X[te][:, cols])[:, 1]
         ok = ~np.isnan(out)
-        scores[name] = (within_problem_auroc(y[ok], out[ok], g[ok]) if ok.any() and len(np.unique(y[ok])) == 2
-                        else float("nan"))
-    best = "all" if scores["all"] > scores["similarity"] + margin else "similarity"
+        scores[name] = auroc(y[ok], out[ok]) if ok.any() and len(np.unique(y[ok])) == 2 else float("nan")
+    best = "all" if scores["all"] > scores["similarity"] else "similarity"
     return best, {k: round(v, 4) for k, v in scores.items()}
 
 
