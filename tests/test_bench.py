@@ -111,3 +111,12 @@ def test_loaded_math100_bench_api(math100_path: Path) -> None:
     ts = load_traces(math100_path)
     rows = bench([ts], ["cons"], orderings=2, seed=5)
     assert rows[0].orderings == 2 and rows[0].tokens == sum(t.n_tokens for v in ts.traces.values() for t in v)
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """Redirected, the bar would add an update line ten times a second to the log; the table is
+    what a log needs. (capsys's stderr is not a terminal.)"""
+    assert main(["bench", "default", "-s", "cons", "-s", "oracle", "--orderings", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert "cons" in out and "oracle" in out
+    assert "problem/s" not in err and "bench:" not in err

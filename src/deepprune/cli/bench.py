@@ -39,7 +39,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", metavar="FILE|-", help="write the rows as JSON (- for stdout)")
     p.add_argument("--markdown", metavar="FILE", help="write the tables as Markdown")
     p.add_argument("--plot", metavar="FILE.png", help="write the accuracy-vs-tokens plot")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none either when stderr is not a terminal)")
     add_trace_input_args(p)
     p.set_defaults(func=cmd_bench)
 
@@ -108,8 +109,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise DataError(f"{ts.name}: no problem has traces: nothing to measure",
                             path=ts.header.get("source_path"))
     total = sum(len(ts.problems) for ts in datasets) * len(specs) * args.orderings
-    bar = tqdm(total=total, unit="problem", disable=args.no_progress or total < 200, file=sys.stderr,
-               desc="bench")
+    # a bar only on a terminal: redirected to a file or a pipe it would write an update line ten
+    # times a second (a log grows by kilobytes and says nothing the table does not)
+    bar = tqdm(total=total, unit="problem", file=sys.stderr, desc="bench",
+               disable=args.no_progress or total < 200 or not sys.stderr.isatty())
     rows = bench(datasets, specs, orderings=args.orderings, seed=args.seed, budget=args.budget,
                  raise_on_error=args.on_error != "skip", progress=bar.update)
     bar.close()
