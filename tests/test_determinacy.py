@@ -80,7 +80,7 @@ def test_other_cuts_are_ignored_and_bootstrap_intervals_are_seeded() -> None:
 
 
 def test_cut_whole_traces_are_counted_not_continued() -> None:
-    ts, conts = _made_up(lambda t, j: t.answer, at=100_000)
+    ts = load_traces(resolve("default"))
     row = determinacy_report(ts, [], 100_000).row("all")
     assert row.whole == row.in_scope == 4 * len(ts.problems) and row.whole_share == 1.0 and row.traces == 0
 
@@ -131,7 +131,7 @@ def test_run_continues_prefixes_with_the_recorded_sampling_and_resumes(tmp_path:
     src, ts = _inputs(tmp_path)
     out = tmp_path / "runs.jsonl"
     server = _server()
-    s1, c1 = _run(ts, src, out, server, continuations=2, limit=1, recorded_cap=100)
+    s1, _ = _run(ts, src, out, server, continuations=2, limit=1, recorded_cap=100)
     assert (s1.written, s1.skipped_existing, s1.whole) == (4, 0, 1)  # the 30-token trace is whole at 40
     body = server.bodies[0]
     assert body["max_tokens"] == 60 and body["messages"][-1]["role"] == "assistant"
