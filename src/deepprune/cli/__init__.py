@@ -16,8 +16,8 @@ from deepprune.core.redact import install_log_redaction, redact
 __all__ = ["main"]
 
 # Subcommand modules, in help order. Modules that are not present are skipped.
-COMMANDS = ["demo", "bench", "datasets", "collect", "probe", "run", "local_server", "replay_server", "loadgen", "judge",
-            "leaderboard", "simulate"]
+COMMANDS = ["demo", "bench", "datasets", "collect", "probe", "determinacy", "run", "local_server", "replay_server",
+            "loadgen", "judge", "leaderboard", "simulate"]
 
 
 def build_parser() -> argparse.ArgumentParser:
