@@ -118,7 +118,8 @@ def test_cli_sweep_writes_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFi
     assert all(("within_auroc" in p) and (p["within_auroc"] is None) == (p["judge"] == "oracle")
                for p in doc["points"])
     captured = capsys.readouterr()
-    assert "DeepPrune tokens vs cons" in captured.out and "| AUROC within problems |" in captured.out
+    assert "DeepPrune (paper's rule) tokens vs cons" in captured.out and "| AUROC within problems |" in captured.out
+    assert "no recovery of pruned traces (`deepprune:recover=0`)" in captured.out
     assert "within problems" in captured.err
     assert main(["judge", "sweep", str(src), "-j", "nosuch"]) == 1
     assert "--judge" in capsys.readouterr().err

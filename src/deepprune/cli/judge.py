@@ -116,7 +116,10 @@ def add_parser(sub: Any) -> None:
     ps.add_argument("--folds", type=int, default=5, help="cross-validation folds for 'trained' (default 5)")
     ps.add_argument("--orderings", type=int, default=1, help="seeded trace orderings per replay (default 1)")
     ps.add_argument("--seed", type=int_at_least(0), default=0)
-    ps.add_argument("--tau", type=float, default=0.5, help="DeepPrune's clustering threshold (default 0.5)")
+    ps.add_argument("--tau", type=float, default=0.5,
+                    help="DeepPrune's clustering threshold (default 0.5); the sweep replays DeepPrune on the "
+                         "paper's rule (no recovery of pruned traces, deepprune:recover=0) so that judge "
+                         "errors show in its accuracy")
     ps.add_argument("--epochs", type=int, default=JudgeTrainingArgs().epochs, help="trained judge epochs")
     ps.add_argument("--threads", type=int, default=JudgeTrainingArgs().threads, help="torch CPU threads")
     ps.add_argument("--json", metavar="FILE|-", help="write the sweep points as JSON")

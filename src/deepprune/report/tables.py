@@ -112,7 +112,7 @@ def markdown_sweep(points: Sequence[SweepPoint]) -> str:
                    f"{c.cons_tokens_per_problem:,.0f} tokens/problem; {c.orderings} ordering(s))\n")
         out.append("| cut | median prefix tokens | prefix share | finished before cut | whole or answered "
                    "(pairs left out) | judge | AUROC | AUROC within problems | TNR@FNR=0.2 | "
-                   "DeepPrune tokens vs cons | accuracy |")
+                   "DeepPrune (paper's rule) tokens vs cons | accuracy |")
         out.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
         for p in sub:
             au = _metric(p.auroc)
@@ -123,6 +123,9 @@ def markdown_sweep(points: Sequence[SweepPoint]) -> str:
                        f"{p.judge} | {au} | {_metric(p.within_auroc)} | {_metric(p.tnr_at_fnr)} | "
                        f"{-100 * p.reduction + 0.0:+.1f}% | {100 * p.accuracy:.1f}% |")
         out.append("")
+        out.append("DeepPrune (paper's rule): greedy clustering at the judge's threshold (`--tau`), "
+                   "no recovery of pruned traces (`deepprune:recover=0`), so the judges' errors show; "
+                   "the shipped default resumes pruned traces while the vote is contested.\n")
     return "\n".join(out)
 
 
