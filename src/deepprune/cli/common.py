@@ -7,7 +7,8 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,25 @@ async def wait_for_signal() -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+@contextmanager
+def progress_bar(desc: str, unit: str, *, disabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback that draws a tqdm bar on stderr (a no-op when
+    ``disabled``); the bar is closed on exit, error or not."""
+    if disabled:
+        yield lambda done, total: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit=unit, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield progress
+    finally:
+        bar.close()

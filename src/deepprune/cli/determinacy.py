@@ -10,9 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from deepprune.cli.common import check_output, int_at_least, positive_float, write_json
+from deepprune.cli.common import check_output, int_at_least, positive_float, progress_bar, write_json
 from deepprune.core.errors import ConfigError
 from deepprune.core.types import TraceSet
 from deepprune.engine.determinacy import (
@@ -155,22 +153,11 @@ def cmd_determinacy(args: argparse.Namespace) -> int:
         top_p=args.top_p if args.top_p is not None else float(sampling.get("top_p", 0.95)),
         top_logprobs=0, max_concurrency=args.concurrency, stall_timeout_s=args.stall_timeout, retries=args.retries)
     cap = args.max_tokens if args.max_tokens is not None else int(sampling.get("max_tokens", 512))
-    bar = None if args.no_progress else tqdm(desc="continuing", unit="continuation", file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
-    try:
+    with progress_bar("continuing", "continuation", disabled=args.no_progress) as progress:
         summary, conts = asyncio.run(run_continuations(
             ts, config, at, source=src, traces_per_problem=args.traces_per_problem,
             continuations=args.continuations, limit=args.limit, recorded_cap=cap, out=args.out,
             progress=progress))
-    finally:
-        if bar is not None:
-            bar.close()
     print(f"deepprune determinacy: {summary.written} continuations run ({summary.skipped_existing} already there), "
           f"{summary.whole} traces whole at the cut (skipped), {summary.tokens} tokens in {summary.wall_s:.0f} s"
           + (f" -> {args.out}" if args.out else ""), file=sys.stderr)

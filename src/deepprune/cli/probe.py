@@ -7,10 +7,8 @@ import asyncio
 import sys
 from typing import Any
 
-from tqdm import tqdm
-
 from deepprune.cli.collect import add_endpoint_args, endpoint_from_args
-from deepprune.cli.common import check_output
+from deepprune.cli.common import check_output, progress_bar
 from deepprune.engine.probing import parse_cuts, probe_file
 from deepprune.formats.datasets import resolve
 from deepprune.sources.probe import PROBE_MAX_TOKENS
@@ -45,20 +43,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
     check_output(args.out, "--out", inputs=[src], suffixes=(".jsonl", ".gz"))
     cuts = parse_cuts(args.at)
     config = endpoint_from_args(args)
-    bar = None if args.no_progress else tqdm(desc="probing", unit="trace", file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
-    try:
+    with progress_bar("probing", "trace", disabled=args.no_progress) as progress:
         s = asyncio.run(probe_file(src, args.out, config, cuts, max_tokens=args.probe_tokens,
                                    limit=args.limit, progress=progress))
-    finally:
-        if bar is not None:
-            bar.close()
     print(f"deepprune probe: {s.traces} traces written ({s.skipped_existing} already there), {s.probes} probes, "
           f"{s.past_end} cuts at or past a trace's end, {s.tokens} probe tokens in {s.wall_s:.0f} s -> {args.out}",
           file=sys.stderr)
