@@ -34,6 +34,7 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
     head = ["system"] + [c.label for c in table.columns]
     out = ["| " + " | ".join(_md_cell(h) for h in head) + " |",
            "|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|"]
+    with_latency = table.has_latency
     for row in table.rows:
         label = _md_code(row.label, in_table=True) if table.kind == "measured" else _md_cell(row.label)
         if row.bound:
@@ -53,7 +54,7 @@ def _md_table(table: Table, commands: Sequence[str], *, refs: bool) -> list[str]
                 tok += f" ±{c.tokens_std_1e8:#.2g}"
             if c.accuracy_std:
                 acc += f" ±{100 * c.accuracy_std:.1f}"
-            s = f"{tok} {acc} {c.latency_text}" if table.has_latency else f"{tok} {acc}"
+            s = f"{tok} {acc} {c.latency_text}" if with_latency else f"{tok} {acc}"
             if c.judge_calls:
                 s += f" +{c.judge_calls:,.0f} judge calls"
             if c.errors:
