@@ -72,7 +72,7 @@ def parse_cuts(spec: str | Sequence[str]) -> tuple[int, ...]:
     for item in items:
         unit, _, values = item.partition(":")
         if unit != "tokens" or not values:
-            raise ConfigError("--at", item, "tokens:N[,M,...] (probes are recorded at token counts)")
+            raise ConfigError("--at", item, "tokens:N[,M,...] (cuts are counted in generated tokens)")
         for v in values.split(","):
             t = Truncation.parse(f"tokens:{v.strip()}")
             cuts.add(int(t.k))
